@@ -1,0 +1,3 @@
+from refscope.cli import main
+
+main()

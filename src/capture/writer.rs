@@ -1,0 +1,75 @@
+//! Worker side of the capture file.
+
+use super::*;
+use memmap2::MmapMut;
+use std::fs::OpenOptions;
+use std::sync::atomic::Ordering;
+
+pub struct Writer {
+    map: MmapMut,
+    log_len: usize,
+    slots_used: u32,
+}
+
+impl Writer {
+    pub fn open(path: &str) -> std::io::Result<Writer> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        // SAFETY: the launcher created the file at FILE_SIZE and only reads it.
+        let map = unsafe { MmapMut::map_mut(&file)? };
+        if map.len() < FILE_SIZE {
+            return Err(std::io::Error::other("capture file too small"));
+        }
+        let w = Writer { map, log_len: 0, slots_used: 0 };
+        let h = w.header();
+        // SAFETY: the header is plain data at the start of a page-aligned mapping.
+        unsafe {
+            let p = h as *const Header as *mut Header;
+            (*p).magic = MAGIC;
+            (*p).version = FORMAT_VERSION;
+        }
+        h.last_line.store(NO_SLOT, Ordering::Relaxed);
+        Ok(w)
+    }
+
+    pub fn header(&self) -> &Header {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes and page aligned.
+        unsafe { &*(self.map.as_ptr() as *const Header) }
+    }
+
+    /// Appends a record and publishes it; false when the log is full.
+    pub fn log(&mut self, record: &Record) -> bool {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let start = HEADER_SIZE + self.log_len;
+        if self.log_len + line.len() > LOG_CAPACITY {
+            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            return false;
+        }
+        self.map[start..start + line.len()].copy_from_slice(&line);
+        self.log_len += line.len();
+        self.header().log_len.store(self.log_len as u64, Ordering::Release);
+        true
+    }
+
+    /// A fresh counter slot, or NO_SLOT when none is left.
+    pub fn new_slot(&mut self) -> u32 {
+        if self.slots_used as usize >= SLOT_CAPACITY {
+            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            return NO_SLOT;
+        }
+        let slot = self.slots_used;
+        self.slots_used += 1;
+        self.header().slots_used.store(self.slots_used, Ordering::Release);
+        slot
+    }
+
+    /// Base of the counters: slot `s` is `[base + 2s, base + 2s + 1]`.
+    pub fn counters(&mut self) -> *mut u64 {
+        // SAFETY: in bounds by FILE_SIZE; 8-aligned because HEADER_SIZE and LOG_CAPACITY are.
+        unsafe { self.map.as_mut_ptr().add(HEADER_SIZE + LOG_CAPACITY) as *mut u64 }
+    }
+
+    pub fn set_flag(&self, flag: u32) {
+        self.header().flags.fetch_or(flag, Ordering::Release);
+    }
+}

@@ -1,0 +1,76 @@
+//! The command line: parsed here (clap), so `refscope` and `python -m refscope` are one call.
+
+mod run;
+
+use crate::error::Error;
+use anstream::eprintln;
+use anstyle::{AnsiColor, Style};
+use clap::{Parser, Subcommand};
+use pyo3::prelude::*;
+
+const ERR: Style = AnsiColor::Red.on_default().bold();
+const HINT: Style = AnsiColor::Cyan.on_default().bold();
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "refscope",
+    version,
+    about = "See what your Python code does to memory and time.",
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    Run(run::RunArgs),
+}
+
+/// `refscope ARGS…`: returns the process exit code; never panics into Python.
+#[pyfunction]
+pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    let mut argv = argv;
+    if argv.is_empty() {
+        argv.push("refscope".into());
+    }
+    argv[0] = "refscope".into();
+    let argv = run::split_program_args(argv);
+    let cli = match Cli::try_parse_from(&argv.0) {
+        Ok(c) => c,
+        Err(e) => return clap_error(e),
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(py, args, argv.1),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            e.exit_code()
+        }
+    }
+}
+
+pub fn report_error(e: &Error) {
+    eprintln!("{ERR}error{ERR:#}: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("  {HINT}hint{HINT:#}: {h}");
+    }
+}
+
+fn clap_error(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 };
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
+    let tip = text.lines().find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
+    report_error(&Error::Usage(first));
+    let hint = tip.unwrap_or_else(|| "see `refscope --help` or `refscope run --help`".into());
+    eprintln!("  {HINT}hint{HINT:#}: {hint}");
+    1
+}

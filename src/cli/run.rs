@@ -1,0 +1,228 @@
+//! `refscope run`: checks the target, runs it in a worker, prints and saves the report.
+
+use crate::error::Error;
+use crate::launcher;
+use crate::report::{self, terminal, Ended, Program, Run};
+use crate::worker::Target;
+use clap::Args;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Run a Python program and report time and hits for every line of your code",
+    long_about = "Run a Python program exactly as `python` would (same argv, stdin, stdout, exit code) \
+and report, for every line of your code: how often it ran and how long it took, callees included. \
+Your code is the files under the script's directory (the current directory for -m and -c), \
+not the standard library or installed packages. The report goes to stderr, so the program's \
+stdout stays pipeable.",
+    after_help = "Examples:\n  refscope run script.py --its-own-flag       refscope's options go before the script\n  refscope run -m pytest -x tests/            a module, as `python -m`\n  refscope run -c 'import json; json.dumps(list(range(10**5)))'\n  refscope run --include 'lib/**' --json report.json app.py\n  refscope run --timeout 30 server.py         stop after 30 s and report what was measured\n\nExit code: the program's own; 128+N when it was killed by signal N; 124 after --timeout;\n1 for bad input."
+)]
+pub struct RunArgs {
+    /// Run library module MODULE as a script, as `python -m`
+    #[arg(short = 'm', value_name = "MODULE", conflicts_with = "code")]
+    module: Option<String>,
+    /// Run CODE, as `python -c`
+    #[arg(short = 'c', value_name = "CODE")]
+    code: Option<String>,
+    /// Also write the report as JSON to FILE (schema: docs/json-schema.md)
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Stop the program after SECONDS and report what was measured until then
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<f64>,
+    /// Also trace files matching PATTERN: a directory, a file or a glob (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Trace every Python file, standard library and installed packages included
+    #[arg(long)]
+    all: bool,
+    /// How many of the hottest lines to list
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Print no terminal report (use with --json)
+    #[arg(short, long)]
+    quiet: bool,
+    /// The script and its arguments
+    #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
+    argv: Vec<String>,
+}
+
+/// Options of `refscope run` that take a value, for finding where the program's own args begin.
+const VALUE_FLAGS: &[&str] = &["--json", "--timeout", "--include", "--top"];
+
+/// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
+/// or `-c CODE` belongs to the program, as with `python`.
+pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    if argv.get(1).map(String::as_str) != Some("run") {
+        return (argv, vec![]);
+    }
+    let mut i = 2;
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if a == "--" {
+            i += 1;
+            break;
+        } else if VALUE_FLAGS.contains(&a) {
+            i += 2;
+        } else if a == "-m" || a == "-c" {
+            i += 2;
+            break;
+        } else if (a.starts_with("-m") || a.starts_with("-c")) && !a.starts_with("--") {
+            i += 1;
+            break;
+        } else if a.starts_with('-') && a.len() > 1 {
+            i += 1;
+        } else {
+            i += 1;
+            break;
+        }
+    }
+    let i = i.min(argv.len());
+    let mut ours = argv[..i].to_vec();
+    let theirs = argv[i..].to_vec();
+    if ours.last().map(String::as_str) == Some("--") {
+        ours.pop();
+    }
+    // The script, if any, is the last of ours and not a flag's value: hand it to clap after `--`.
+    let script_last = ours.len() > 2 && {
+        let last = ours[ours.len() - 1].as_str();
+        let before = ours[ours.len() - 2].as_str();
+        !last.starts_with('-') && !VALUE_FLAGS.contains(&before) && before != "-m" && before != "-c"
+    };
+    if script_last {
+        let s = ours.pop().unwrap();
+        ours.push("--".into());
+        ours.push(s);
+    }
+    (ours, theirs)
+}
+
+fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
+    let p = Path::new(path);
+    let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NoSuchFile(p.into()),
+        _ => Error::Unreadable(p.into(), e.to_string()),
+    })?;
+    if meta.is_dir() {
+        return Err(Error::IsDirectory(p.into()));
+    }
+    let bytes = std::fs::read(p).map_err(|e| Error::Unreadable(p.into(), e.to_string()))?;
+    if bytes.contains(&0) {
+        return Err(Error::Binary(p.into()));
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let head: String = String::from_utf8_lossy(&bytes).lines().take(2).collect::<Vec<_>>().join("\n");
+        if !head.contains("coding:") && !head.contains("coding=") {
+            return Err(Error::NotUtf8(p.into(), e.valid_up_to()));
+        }
+    }
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.into());
+    check_syntax(py, PyBytes::new(py, &bytes).into_any(), &abs.display().to_string(), path)
+}
+
+fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
+    let kw = PyDict::new(py);
+    let compiled = kw
+        .set_item("dont_inherit", true)
+        .and_then(|_| py.import("builtins")?.getattr("compile")?.call((source, filename, "exec"), Some(&kw)));
+    match compiled {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let detail: String = py
+                .import("traceback")
+                .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
+                .and_then(|lines| lines.extract::<Vec<String>>())
+                .map(|l| l.concat().trim_end().to_string())
+                .unwrap_or_else(|_| e.to_string());
+            Err(Error::Syntax { path: shown.to_string(), detail })
+        }
+    }
+}
+
+fn check_module(py: Python<'_>, name: &str, cwd: &Path) -> Result<(), Error> {
+    let found = (|| -> PyResult<bool> {
+        let path = py.import("sys")?.getattr("path")?;
+        path.call_method1("insert", (0, cwd.display().to_string()))?;
+        let spec = py.import("importlib.util")?.call_method1("find_spec", (name,));
+        path.call_method1("pop", (0,))?;
+        Ok(spec.map(|s| !s.is_none()).unwrap_or(false))
+    })();
+    match found {
+        Ok(true) => Ok(()),
+        _ => Err(Error::NoModule(name.to_string())),
+    }
+}
+
+pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i32, Error> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    if let Some(t) = args.timeout {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(Error::BadTimeout(t));
+        }
+    }
+    for p in &args.include {
+        if let Err(e) = globset::Glob::new(p) {
+            return Err(Error::BadPattern(p.clone(), e.kind().to_string()));
+        }
+    }
+    let mut rest = args.argv.clone();
+    rest.extend(program_args);
+    let (target, program, argv) = if let Some(m) = &args.module {
+        check_module(py, m, &cwd)?;
+        (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
+    } else if let Some(c) = &args.code {
+        check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
+        (Target::Code { code: c.clone() }, "-c".to_string(), rest)
+    } else if let Some((script, more)) = rest.split_first() {
+        check_script(py, script)?;
+        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
+    } else {
+        return Err(Error::Usage("nothing to run: give a script, `-m MODULE` or `-c CODE`".into()));
+    };
+    // Open the JSON file before the run, so a bad path costs nothing.
+    let json_file = match &args.json {
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
+        None => None,
+    };
+    let python: String = py
+        .import("sys")
+        .and_then(|s| s.getattr("executable")?.extract())
+        .map_err(|e| Error::Internal(format!("no sys.executable: {e}")))?;
+    let code = args.code.clone();
+    let kind = match target {
+        Target::Script { .. } => "script",
+        Target::Module { .. } => "module",
+        Target::Code { .. } => "code",
+    };
+    let fin = py.detach(|| launcher::run(&python, target, argv.clone(), args.include.clone(), args.all, args.timeout))?;
+
+    let rep = report::build(
+        &fin.capture,
+        &Run {
+            program: Program { kind: kind.into(), target: program, argv },
+            ended: fin.ended,
+            calibration: fin.calibration,
+            end_ticks: fin.end_ticks,
+            wall_ns: fin.wall_ns,
+            cwd: &cwd,
+            code: code.as_deref(),
+        },
+    );
+    if !args.quiet {
+        let text = terminal::render(&rep, &terminal::Options { top: args.top });
+        let mut err = anstream::stderr();
+        let _ = writeln!(err);
+        let _ = err.write_all(text.as_bytes());
+    }
+    if let (Some(mut f), Some(p)) = (json_file, &args.json) {
+        f.write_all(rep.to_json().as_bytes()).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    }
+    Ok(match fin.ended {
+        Ended::Exited(c) => c,
+        Ended::Signalled(s) => 128 + s,
+        Ended::TimedOut(_) => 124,
+    })
+}

@@ -1,0 +1,166 @@
+//! CPython 3.12+: `sys.monitoring` (PEP 669) with callbacks implemented in C, process-wide.
+//!
+//! Code that is not traced answers `DISABLE`, so the interpreter stops reporting it at all.
+
+use crate::clock;
+use crate::tracer::{with_thread, GilCell, TRACER};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
+
+pub const NAME: &str = "sys.monitoring (PEP 669, C callbacks)";
+
+struct Monitor {
+    tool: i32,
+    disable: *mut ffi::PyObject,
+    events: Vec<i32>,
+    /// Where a generator resumed: (code, instruction offset) → line.
+    resume_lines: FxHashMap<(usize, i32), u32>,
+}
+
+static MONITOR: GilCell<Option<Monitor>> = GilCell::new(None);
+
+type Args = *const *mut ffi::PyObject;
+
+#[inline(always)]
+unsafe fn none() -> *mut ffi::PyObject {
+    unsafe { ffi::Py_NewRef(ffi::Py_None()) }
+}
+
+#[inline(always)]
+unsafe fn answer(traced: bool) -> *mut ffi::PyObject {
+    unsafe {
+        match MONITOR.get() {
+            Some(m) if !traced => ffi::Py_NewRef(m.disable),
+            _ => none(),
+        }
+    }
+}
+
+unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> Option<u32> {
+    unsafe {
+        let off = ffi::PyLong_AsLong(offset) as i32;
+        let m = MONITOR.get().as_mut()?;
+        Some(*m.resume_lines.entry((code as usize, off)).or_insert_with(|| ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off).max(0) as u32))
+    }
+}
+
+unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    let t = clock::ticks();
+    unsafe {
+        let Some(tr) = TRACER.get().as_mut() else { return none() };
+        let code = *args;
+        let line = ffi::PyLong_AsLong(*args.add(1)).max(0) as u32;
+        let traced = with_thread(t, |ts| tr.line(ts, code as usize, || code, line, t));
+        answer(traced)
+    }
+}
+
+unsafe fn enter(args: Args, resumed: bool) -> bool {
+    let t = clock::ticks();
+    unsafe {
+        let Some(tr) = TRACER.get().as_mut() else { return true };
+        let code = *args;
+        let Some(c) = tr.code(code) else { return false };
+        let line = if resumed { resume_line(code, *args.add(1)) } else { None };
+        with_thread(t, |ts| tr.start(ts, code as usize, c, resumed, line, t));
+        true
+    }
+}
+
+/// A frame returns, yields or unwinds; false when its code is not traced.
+unsafe fn leave(args: Args) -> bool {
+    let t = clock::ticks();
+    unsafe {
+        let Some(tr) = TRACER.get().as_mut() else { return true };
+        let code = *args;
+        with_thread(t, |ts| {
+            if ts.top_key() != Some(code as usize) && tr.code(code).is_none() {
+                return false;
+            }
+            tr.end(ts, code as usize, t);
+            true
+        })
+    }
+}
+
+unsafe extern "C" fn on_start(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    unsafe { answer(enter(args, false)) }
+}
+
+unsafe extern "C" fn on_resume(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    unsafe { answer(enter(args, true)) }
+}
+
+unsafe extern "C" fn on_throw(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    unsafe {
+        enter(args, true);
+        none()
+    }
+}
+
+unsafe extern "C" fn on_leave(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    unsafe { answer(leave(args)) }
+}
+
+unsafe extern "C" fn on_unwind(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    unsafe {
+        leave(args);
+        none()
+    }
+}
+
+type Callback = unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+
+fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyResult<Py<PyAny>> {
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    }));
+    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut())).map(Bound::unbind) }
+}
+
+pub fn install(py: Python<'_>) -> PyResult<()> {
+    let mon = py.import("sys")?.getattr("monitoring")?;
+    let tool = (2..=4)
+        .find(|id| mon.call_method1("get_tool", (*id,)).map(|t| t.is_none()).unwrap_or(false))
+        .ok_or_else(|| PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools"))?;
+    mon.call_method1("use_tool_id", (tool, "refscope"))?;
+    let ev = mon.getattr("events")?;
+    let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };
+    let table: [(&str, &'static std::ffi::CStr, Callback); 7] = [
+        ("PY_START", c"refscope_start", on_start),
+        ("PY_RESUME", c"refscope_resume", on_resume),
+        ("PY_THROW", c"refscope_throw", on_throw),
+        ("PY_RETURN", c"refscope_return", on_leave),
+        ("PY_YIELD", c"refscope_yield", on_leave),
+        ("PY_UNWIND", c"refscope_unwind", on_unwind),
+        ("LINE", c"refscope_line", on_line),
+    ];
+    let mut mask = 0;
+    let mut events = Vec::new();
+    for (name, cname, f) in table {
+        let bit = e(name)?;
+        mon.call_method1("register_callback", (tool, bit, callback(py, cname, f)?))?;
+        mask |= bit;
+        events.push(bit);
+    }
+    let disable = mon.getattr("DISABLE")?.into_ptr();
+    unsafe { *MONITOR.get() = Some(Monitor { tool, disable, events, resume_lines: FxHashMap::default() }) };
+    mon.call_method1("set_events", (tool, mask))?;
+    Ok(())
+}
+
+pub fn uninstall(py: Python<'_>) {
+    let Some(m) = (unsafe { MONITOR.get() }).take() else { return };
+    if let Ok(mon) = py.import("sys").and_then(|s| s.getattr("monitoring")) {
+        let _ = mon.call_method1("set_events", (m.tool, 0));
+        for bit in &m.events {
+            let _ = mon.call_method1("register_callback", (m.tool, *bit, py.None()));
+        }
+        let _ = mon.call_method1("free_tool_id", (m.tool,));
+    }
+}

@@ -1,0 +1,55 @@
+//! refscope's errors: what the user did wrong (exit 1, one line and a hint) or what went wrong
+//! inside refscope (exit 2, asks for a bug report). The only place errors become exit codes.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{0}` does not exist")]
+    NoSuchFile(PathBuf),
+    #[error("`{0}` is a directory, not a Python file")]
+    IsDirectory(PathBuf),
+    #[error("`{0}` cannot be read: {1}")]
+    Unreadable(PathBuf, String),
+    #[error("`{0}` is a binary file, not Python source")]
+    Binary(PathBuf),
+    #[error("`{0}` is not valid UTF-8 text (byte {1})")]
+    NotUtf8(PathBuf, usize),
+    #[error("`{path}` has a syntax error:\n{detail}")]
+    Syntax { path: String, detail: String },
+    #[error("no module named `{0}`")]
+    NoModule(String),
+    #[error("cannot write `{0}`: {1}")]
+    Unwritable(PathBuf, String),
+    #[error("bad --include pattern `{0}`: {1}")]
+    BadPattern(String, String),
+    #[error("--timeout must be a positive number of seconds, not `{0}`")]
+    BadTimeout(f64),
+    #[error("{0}")]
+    Usage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::NoSuchFile(_) => "check the path, or run a module with `refscope run -m NAME`".into(),
+            Error::IsDirectory(p) => format!("run a file inside it, e.g. `refscope run {}/main.py`, or a package with `-m`", p.display()),
+            Error::Binary(_) | Error::NotUtf8(..) => "refscope runs Python source files; save the file as UTF-8 or declare its encoding (PEP 263)".into(),
+            Error::Syntax { .. } => "fix the line above; `python FILE` reports the same error".into(),
+            Error::NoModule(_) => "check the name and that its package is importable from the current directory".into(),
+            Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),
+            Error::BadPattern(..) => "use a directory, a file, or a glob such as `src/**/*.py`".into(),
+            Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
+            _ => return None,
+        })
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Internal(_) => 2,
+            _ => 1,
+        }
+    }
+}

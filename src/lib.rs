@@ -1,0 +1,23 @@
+//! refscope: see what your Python code does to memory and time.
+//!
+//! This file lists the modules and is the one place that decides what Python sees.
+
+mod capture;
+mod cli;
+mod clock;
+mod cpython;
+mod error;
+mod launcher;
+mod report;
+mod tracer;
+mod worker;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(cli::main, m)?)?;
+    m.add_function(wrap_pyfunction!(worker::_worker, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Capture → Report: joins the worker's records with its counters, converts ticks to time and
+//! describes how the program ended.
+
+use super::*;
+use crate::capture::{Capture, Record, FLAG_FINISHED, FLAG_TRUNCATED};
+use crate::clock::Calibration;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ended {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut(f64),
+}
+
+/// What the launcher knows about a run besides its capture.
+pub struct Run<'a> {
+    pub program: Program,
+    pub ended: Ended,
+    pub calibration: Calibration,
+    /// Launcher clock reading after the worker ended, for runs the worker did not close.
+    pub end_ticks: u64,
+    pub wall_ns: u64,
+    pub cwd: &'a Path,
+    /// The `-c` code, which has no file to read the source from.
+    pub code: Option<&'a str>,
+}
+
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+fn display(path: &str, cwd: &Path) -> String {
+    Path::new(path).strip_prefix(cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string())
+}
+
+pub fn build(cap: &Capture, run: &Run) -> Report {
+    let mut python = Python { version: String::new(), executable: String::new(), tracer: String::new(), clock: String::new() };
+    let mut files: BTreeMap<u32, String> = BTreeMap::new();
+    let mut lines: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+    let mut codes = Vec::new();
+    for r in &cap.records {
+        match r {
+            Record::Start { python: v, executable, tracer, clock, .. } => {
+                python = Python { version: v.clone(), executable: executable.clone(), tracer: tracer.clone(), clock: clock.clone() };
+            }
+            Record::File { id, path } => {
+                files.insert(*id, path.clone());
+            }
+            Record::Line { slot, file, line } => {
+                lines.insert(*slot, (*file, *line));
+            }
+            Record::Code { .. } => codes.push(r),
+        }
+    }
+    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0, 0]);
+    let ns = |ticks: u64| run.calibration.ns(ticks);
+
+    let mut per_file: BTreeMap<u32, Vec<Line>> = BTreeMap::new();
+    let mut line_events = 0;
+    for (slot, (file, line)) in &lines {
+        let [hits, ticks] = counter(*slot);
+        line_events += hits;
+        if hits > 0 || ticks > 0 {
+            per_file.entry(*file).or_default().push(Line { line: *line, hits, time_ns: ns(ticks), source: String::new() });
+        }
+    }
+    let mut file_reports = Vec::new();
+    for (id, mut ls) in per_file {
+        let path = files.get(&id).cloned().unwrap_or_default();
+        let text = match run.code {
+            Some(code) if path == "<string>" => Some(code.to_string()),
+            _ => std::fs::read(&path).ok().map(|b| String::from_utf8_lossy(&b).into_owned()),
+        };
+        let source: Vec<String> = text.map(|t| t.lines().map(|l| l.trim_end().to_string()).collect()).unwrap_or_default();
+        ls.sort_by_key(|l| l.line);
+        for l in &mut ls {
+            l.source = source.get(l.line as usize - 1).cloned().unwrap_or_default();
+        }
+        file_reports.push(FileReport { display: display(&path, run.cwd), path, lines: ls, source });
+    }
+    let mut functions: Vec<Function> = codes
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Code { slot, file, name, qualname, line } => {
+                let [calls, ticks] = counter(*slot);
+                (calls > 0 || ticks > 0).then(|| Function {
+                    name: name.clone(),
+                    qualname: qualname.clone(),
+                    file: files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
+                    line: *line,
+                    calls,
+                    total_ns: ns(ticks),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    functions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.file.cmp(&b.file)).then(a.line.cmp(&b.line)));
+
+    let finished = cap.flags & FLAG_FINISHED != 0;
+    let end = if cap.end_ticks > 0 { cap.end_ticks } else { run.end_ticks };
+    let wall_ns = if cap.start_ticks > 0 && end > cap.start_ticks { ns(end - cap.start_ticks) } else { run.wall_ns };
+    let last_line = cap.last_line.and_then(|s| lines.get(&s)).map(|(f, l)| Location { file: files.get(f).map(|p| display(p, run.cwd)).unwrap_or_default(), line: *l });
+    let secs = wall_ns as f64 / 1e9;
+    let (status, exit_code, signal, partial, description) = match run.ended {
+        _ if !cap.started => ("not_started", None, None, true, "the worker ended before the program started".to_string()),
+        Ended::Exited(c) if finished => ("exited", Some(c), None, false, format!("the program exited with code {c}")),
+        Ended::Exited(c) => ("exited", Some(c), None, true, format!("the program ended abruptly with code {c} (os._exit or a fatal error) after {secs:.3} s")),
+        Ended::Signalled(s) => ("signalled", None, Some(signal_name(s)), !finished, format!("the program was killed by {} after {secs:.3} s", signal_name(s))),
+        Ended::TimedOut(t) => ("timeout", None, Some("SIGKILL".to_string()), true, format!("the program ran past the {t} s timeout and was stopped")),
+    };
+    Report {
+        schema: SCHEMA.to_string(),
+        schema_version: SCHEMA_VERSION,
+        refscope_version: env!("CARGO_PKG_VERSION").to_string(),
+        python,
+        program: run.program.clone(),
+        outcome: Outcome {
+            status: status.to_string(),
+            exit_code,
+            signal,
+            partial,
+            truncated: cap.flags & FLAG_TRUNCATED != 0,
+            description,
+            last_line,
+        },
+        wall_ns,
+        line_events,
+        files: file_reports,
+        functions,
+    }
+}

@@ -1,0 +1,182 @@
+//! The terminal report: annotated source per file, a function summary and the hottest lines.
+//!
+//! Styles are always written; the caller's stream (anstream) drops them when colour is off.
+
+use super::*;
+use anstyle::{AnsiColor, Style};
+use std::fmt::Write;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const HOT: Style = AnsiColor::Red.on_default().bold();
+const WARM: Style = AnsiColor::Yellow.on_default();
+const HEAD: Style = AnsiColor::Cyan.on_default().bold();
+const BAD: Style = AnsiColor::Red.on_default().bold();
+
+pub struct Options {
+    /// How many hottest lines to list.
+    pub top: usize,
+}
+
+pub fn fmt_ns(ns: u64) -> String {
+    let n = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", n / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1} ms", n / 1e6)
+    } else {
+        format!("{:.2} s", n / 1e9)
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pct(ns: u64, wall: u64) -> f64 {
+    if wall == 0 {
+        0.0
+    } else {
+        100.0 * ns as f64 / wall as f64
+    }
+}
+
+fn heat(p: f64) -> Style {
+    if p >= 10.0 {
+        HOT
+    } else if p >= 2.0 {
+        WARM
+    } else {
+        Style::new()
+    }
+}
+
+fn bar(p: f64, width: usize) -> String {
+    let cells = (p / 100.0 * width as f64 * 8.0).round() as usize;
+    let full = (cells / 8).min(width);
+    let mut s = "█".repeat(full);
+    if full < width {
+        s.push(['\0', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][cells % 8]);
+        s = s.replace('\0', "");
+    }
+    format!("{s:<width$}")
+}
+
+pub fn render(r: &Report, opts: &Options) -> String {
+    let mut o = String::new();
+    let wall = r.wall_ns.max(1);
+    let _ = writeln!(
+        o,
+        "{HEAD}refscope run{HEAD:#} {BOLD}{}{BOLD:#}  ·  {}  ·  {} line events  ·  Python {}",
+        r.program.target,
+        fmt_ns(r.wall_ns),
+        thousands(r.line_events),
+        r.python.version
+    );
+    outcome(&mut o, r);
+
+    for f in &r.files {
+        let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
+        let _ = writeln!(o, "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}", "Line", "Hits", "Time", "Per hit", "% run");
+        let mut shown = f.lines.iter().peekable();
+        let mut prev: Option<u32> = None;
+        while let Some(l) = shown.next() {
+            if let Some(p) = prev {
+                let gap = l.line.saturating_sub(p + 1);
+                if gap > 0 && gap <= 4 && !f.source.is_empty() {
+                    for n in p + 1..l.line {
+                        let src = f.source.get(n as usize - 1).map(String::as_str).unwrap_or("");
+                        let _ = writeln!(o, "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}", "", "", "", "");
+                    }
+                } else if gap > 0 {
+                    let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
+                }
+            }
+            let p = pct(l.time_ns, wall);
+            let per = if l.hits > 0 { fmt_ns(l.time_ns / l.hits) } else { String::new() };
+            let st = heat(p);
+            let _ = writeln!(
+                o,
+                "{st}{:>6} {:>10} {:>10} {:>10} {:>6.1}%  {}{st:#}",
+                l.line,
+                thousands(l.hits),
+                fmt_ns(l.time_ns),
+                per,
+                p,
+                l.source
+            );
+            prev = Some(l.line);
+        }
+    }
+
+    if !r.functions.is_empty() {
+        let _ = writeln!(o, "\n{HEAD}Functions{HEAD:#} {DIM}(time includes callees; recursion counted once){DIM:#}");
+        let _ = writeln!(o, "{BOLD}{:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}", "Calls", "Total", "Per call", "% run");
+        for f in r.functions.iter().take(opts.top.max(10) * 2) {
+            let p = pct(f.total_ns, wall);
+            let st = heat(p);
+            let per = if f.calls > 0 { fmt_ns(f.total_ns / f.calls) } else { String::new() };
+            let _ = writeln!(
+                o,
+                "{st}{:>10} {:>10} {:>10} {:>6.1}%{st:#}  {} {DIM}{}:{}{DIM:#}",
+                thousands(f.calls),
+                fmt_ns(f.total_ns),
+                per,
+                p,
+                f.qualname,
+                f.file,
+                f.line
+            );
+        }
+    }
+
+    let mut hot: Vec<(&FileReport, &Line)> = r.files.iter().flat_map(|f| f.lines.iter().map(move |l| (f, l))).collect();
+    hot.sort_by(|a, b| b.1.time_ns.cmp(&a.1.time_ns).then(a.0.display.cmp(&b.0.display)).then(a.1.line.cmp(&b.1.line)));
+    if !hot.is_empty() && opts.top > 0 {
+        let _ = writeln!(o, "\n{HEAD}Hottest lines{HEAD:#}");
+        for (i, (f, l)) in hot.iter().take(opts.top).enumerate() {
+            let p = pct(l.time_ns, wall);
+            let st = heat(p);
+            let _ = writeln!(
+                o,
+                "{:>3}. {st}{} {:>6.1}% {:>10}{st:#} {:>10} hits  {BOLD}{}:{}{BOLD:#}  {}",
+                i + 1,
+                bar(p, 10),
+                p,
+                fmt_ns(l.time_ns),
+                thousands(l.hits),
+                f.display,
+                l.line,
+                l.source.trim()
+            );
+        }
+    }
+    if r.outcome.partial {
+        let _ = writeln!(o);
+        outcome(&mut o, r);
+    }
+    o
+}
+
+fn outcome(o: &mut String, r: &Report) {
+    let oc = &r.outcome;
+    if oc.partial {
+        let at = oc.last_line.as_ref().map(|l| format!(" It was last at {}:{}.", l.file, l.line)).unwrap_or_default();
+        let _ = writeln!(o, "{BAD}PARTIAL{BAD:#} {}; figures cover everything measured until then.{at}", oc.description);
+    } else {
+        let _ = writeln!(o, "{DIM}{}.{DIM:#}", oc.description);
+    }
+    if oc.truncated {
+        let _ = writeln!(o, "{WARM}note:{WARM:#} the capture ran out of room; lines first seen after that were not recorded.");
+    }
+}

@@ -1,0 +1,363 @@
+//! Line and function bookkeeping shared by every CPython tracing backend.
+//!
+//! Backends (in `cpython/`) turn interpreter events into `start`, `line` and `end` calls. Time is
+//! charged between events: a line runs from its line event to the next event of its frame and
+//! includes its callees, as line_profiler counts it. A line or function already running further
+//! up the same thread's stack is not charged again (recursion is not double counted), and the
+//! tracer's own time inside callbacks is subtracted from every open line and call.
+
+mod filter;
+
+pub use filter::Filter;
+
+use crate::capture::{Record, Writer, NO_SLOT};
+use crate::clock;
+use pyo3::ffi;
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::cell::UnsafeCell;
+use std::sync::atomic::Ordering;
+
+/// State only touched with the GIL held; CPython serialises every callback on it.
+pub struct GilCell<T>(UnsafeCell<T>);
+// SAFETY: callers hold the GIL, which serialises all access (free-threaded builds are refused).
+unsafe impl<T> Sync for GilCell<T> {}
+impl<T> GilCell<T> {
+    pub const fn new(v: T) -> Self {
+        GilCell(UnsafeCell::new(v))
+    }
+    /// # Safety
+    /// The GIL must be held and no other reference obtained from this cell may be live.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get(&self) -> &mut T {
+        unsafe { &mut *self.0.get() }
+    }
+}
+
+pub static TRACER: GilCell<Option<Tracer>> = GilCell::new(None);
+
+thread_local! {
+    static THREAD: UnsafeCell<ThreadState> = const { UnsafeCell::new(ThreadState::new()) };
+}
+
+/// Runs `f` on this thread's state and charges the time it took to the tracer's overhead.
+#[inline(always)]
+pub fn with_thread<R>(t_enter: u64, f: impl FnOnce(&mut ThreadState) -> R) -> R {
+    THREAD.with(|c| {
+        // SAFETY: thread-local, and callbacks never re-enter on one thread (CPython disables
+        // tracing while a tracing callback runs).
+        let ts = unsafe { &mut *c.get() };
+        let r = f(ts);
+        ts.overhead += clock::ticks().wrapping_sub(t_enter);
+        r
+    })
+}
+
+struct Frame {
+    key: usize,
+    code: u32,
+    line: u32,
+    line_t0: u64,
+    line_ov0: u64,
+    call_t0: u64,
+    call_ov0: u64,
+}
+
+pub struct ThreadState {
+    stack: Vec<Frame>,
+    /// Per slot: how many frames of this thread have that line (or function) open.
+    active: Vec<u32>,
+    /// Ticks spent inside this thread's callbacks so far.
+    overhead: u64,
+}
+
+impl ThreadState {
+    const fn new() -> Self {
+        ThreadState { stack: Vec::new(), active: Vec::new(), overhead: 0 }
+    }
+
+    #[inline(always)]
+    fn open(&mut self, slot: u32) {
+        let s = slot as usize;
+        if s >= self.active.len() {
+            self.active.resize(s + 1024, 0);
+        }
+        self.active[s] += 1;
+    }
+
+    /// Closes one use of `slot`; true when no frame of this thread still has it open.
+    #[inline(always)]
+    fn close(&mut self, slot: u32) -> bool {
+        let a = &mut self.active[slot as usize];
+        *a -= 1;
+        *a == 0
+    }
+
+    pub fn top_key(&self) -> Option<usize> {
+        self.stack.last().map(|f| f.key)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Entry {
+    Untraced,
+    Traced(u32),
+}
+
+pub struct Code {
+    file: u32,
+    slot: u32,
+    /// Line slots indexed by `line - first_line`.
+    lines: Vec<u32>,
+    first_line: u32,
+    pub generator: bool,
+}
+
+pub struct Tracer {
+    out: Writer,
+    counters: *mut u64,
+    filter: Filter,
+    entries: FxHashMap<usize, Entry>,
+    /// Strong references: a code object we saw is never freed, so its address is never reused.
+    held: Vec<*mut ffi::PyObject>,
+    pub codes: Vec<Code>,
+    files: FxHashMap<String, Option<u32>>,
+    file_lines: FxHashMap<(u32, u32), u32>,
+    /// Frames of generators and coroutines suspended at a yield or await.
+    pub suspended: FxHashSet<usize>,
+}
+
+const CO_GENERATOR_LIKE: i64 = 0x20 | 0x80 | 0x200; // CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+
+impl Tracer {
+    pub fn new(out: Writer, filter: Filter) -> Tracer {
+        let mut out = out;
+        let counters = out.counters();
+        Tracer {
+            out,
+            counters,
+            filter,
+            entries: FxHashMap::default(),
+            held: Vec::new(),
+            codes: Vec::new(),
+            files: FxHashMap::default(),
+            file_lines: FxHashMap::default(),
+            suspended: FxHashSet::default(),
+        }
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.out
+    }
+
+    /// Marks a code object as never traced (refscope's own bootstrap).
+    pub fn ignore_code(&mut self, code: *mut ffi::PyObject) {
+        self.entries.insert(code as usize, Entry::Untraced);
+    }
+
+    /// The index of a traced code object, registering it on first sight.
+    ///
+    /// # Safety
+    /// GIL held; `code` is a live code object.
+    #[inline(always)]
+    pub unsafe fn code(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
+        match self.entries.get(&(code as usize)) {
+            Some(Entry::Traced(i)) => Some(*i),
+            Some(Entry::Untraced) => None,
+            None => unsafe { self.register(code) },
+        }
+    }
+
+    #[cold]
+    unsafe fn register(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
+        let attr = |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
+        let text = |o: *mut ffi::PyObject| unsafe {
+            if o.is_null() {
+                ffi::PyErr_Clear();
+                return String::new();
+            }
+            let mut n: ffi::Py_ssize_t = 0;
+            let p = ffi::PyUnicode_AsUTF8AndSize(o, &mut n);
+            let s = if p.is_null() {
+                ffi::PyErr_Clear();
+                String::new()
+            } else {
+                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize)).into_owned()
+            };
+            ffi::Py_DECREF(o);
+            s
+        };
+        let int = |o: *mut ffi::PyObject| unsafe {
+            if o.is_null() {
+                ffi::PyErr_Clear();
+                return 0;
+            }
+            let v = ffi::PyLong_AsLongLong(o);
+            ffi::Py_DECREF(o);
+            if v == -1 && !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+            }
+            v
+        };
+        let filename = text(attr(c"co_filename"));
+        let file = match self.files.get(&filename) {
+            Some(f) => *f,
+            None => {
+                let id = self.filter.wants(&filename).then(|| self.files.len() as u32);
+                let id = id.filter(|&id| self.out.log(&Record::File { id, path: self.filter.absolute(&filename) }));
+                self.files.insert(filename, id);
+                id
+            }
+        };
+        let Some(file) = file else {
+            self.entries.insert(code as usize, Entry::Untraced);
+            return None;
+        };
+        let name = text(attr(c"co_name"));
+        let qualname = if cfg!(Py_3_11) { text(attr(c"co_qualname")) } else { name.clone() };
+        let first_line = int(attr(c"co_firstlineno")).max(0) as u32;
+        let generator = int(attr(c"co_flags")) & CO_GENERATOR_LIKE != 0;
+        let slot = self.out.new_slot();
+        if slot == NO_SLOT || !self.out.log(&Record::Code { slot, file, name, qualname, line: first_line }) {
+            self.entries.insert(code as usize, Entry::Untraced);
+            return None;
+        }
+        unsafe { ffi::Py_INCREF(code) };
+        self.held.push(code);
+        let index = self.codes.len() as u32;
+        self.codes.push(Code { file, slot, lines: Vec::new(), first_line, generator });
+        self.entries.insert(code as usize, Entry::Traced(index));
+        Some(index)
+    }
+
+    /// The counter slot of `line` in traced code `code`; lines are shared by every code object of
+    /// a file, so a comprehension's line and the line around it are one row.
+    #[inline(always)]
+    fn line_slot(&mut self, code: u32, line: u32) -> u32 {
+        let c = &self.codes[code as usize];
+        if line >= c.first_line {
+            let i = (line - c.first_line) as usize;
+            if let Some(&s) = c.lines.get(i) {
+                if s != NO_SLOT {
+                    return s;
+                }
+            }
+        }
+        self.new_line_slot(code, line)
+    }
+
+    #[cold]
+    fn new_line_slot(&mut self, code: u32, line: u32) -> u32 {
+        let file = self.codes[code as usize].file;
+        let slot = match self.file_lines.get(&(file, line)) {
+            Some(&s) => s,
+            None => {
+                let s = self.out.new_slot();
+                if s != NO_SLOT && !self.out.log(&Record::Line { slot: s, file, line }) {
+                    return NO_SLOT;
+                }
+                self.file_lines.insert((file, line), s);
+                s
+            }
+        };
+        let c = &mut self.codes[code as usize];
+        if line >= c.first_line {
+            let i = (line - c.first_line) as usize;
+            if i >= c.lines.len() {
+                c.lines.resize(i + 1, NO_SLOT);
+            }
+            c.lines[i] = slot;
+        }
+        slot
+    }
+
+    #[inline(always)]
+    fn add(&self, slot: u32, which: usize, v: u64) {
+        // SAFETY: slot < SLOT_CAPACITY, so the word is inside the mapping.
+        unsafe { *self.counters.add(2 * slot as usize + which) += v };
+    }
+
+    #[inline(always)]
+    fn begin_line(&mut self, ts: &mut ThreadState, slot: u32, t: u64, hit: bool) {
+        let f = ts.stack.last_mut().unwrap();
+        f.line = slot;
+        if slot == NO_SLOT {
+            return;
+        }
+        f.line_t0 = t;
+        f.line_ov0 = ts.overhead;
+        ts.open(slot);
+        if hit {
+            self.add(slot, 0, 1);
+        }
+        self.out.header().last_line.store(slot, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    fn end_line(&mut self, ts: &mut ThreadState, t: u64) {
+        let f = ts.stack.last_mut().unwrap();
+        let slot = std::mem::replace(&mut f.line, NO_SLOT);
+        if slot == NO_SLOT {
+            return;
+        }
+        let dt = t.wrapping_sub(f.line_t0).saturating_sub(ts.overhead - f.line_ov0);
+        if ts.close(slot) {
+            self.add(slot, 1, dt);
+        }
+    }
+
+    /// A traced frame starts (`resumed`: a generator or coroutine continues after a yield).
+    pub fn start(&mut self, ts: &mut ThreadState, key: usize, code: u32, resumed: bool, line: Option<u32>, t: u64) {
+        let slot = self.codes[code as usize].slot;
+        if !resumed {
+            self.add(slot, 0, 1);
+        }
+        ts.open(slot);
+        ts.stack.push(Frame { key, code, line: NO_SLOT, line_t0: t, line_ov0: 0, call_t0: t, call_ov0: ts.overhead });
+        if let Some(line) = line {
+            let s = self.line_slot(code, line);
+            self.begin_line(ts, s, t, false);
+        }
+    }
+
+    /// A line event; false when the frame is not traced.
+    #[inline(always)]
+    pub fn line(&mut self, ts: &mut ThreadState, key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32, t: u64) -> bool {
+        let code = match ts.stack.last() {
+            Some(f) if f.key == key => f.code,
+            _ => {
+                // A frame we did not see start (tracing began inside it): adopt it.
+                let Some(c) = (unsafe { self.code(code()) }) else { return false };
+                self.start(ts, key, c, true, None, t);
+                c
+            }
+        };
+        self.end_line(ts, t);
+        let s = self.line_slot(code, line);
+        self.begin_line(ts, s, t, true);
+        true
+    }
+
+    /// The frame `key` ends (returns, yields or unwinds); frames above it that ended unseen go too.
+    /// Returns the ended frame's code, or None when `key` was not on this thread's stack.
+    pub fn end(&mut self, ts: &mut ThreadState, key: usize, t: u64) -> Option<u32> {
+        let depth = ts.stack.iter().rposition(|f| f.key == key)?;
+        let code = ts.stack[depth].code;
+        while ts.stack.len() > depth {
+            self.end_line(ts, t);
+            let f = ts.stack.pop().unwrap();
+            let slot = self.codes[f.code as usize].slot;
+            if ts.close(slot) {
+                let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
+                self.add(slot, 1, dt);
+            }
+        }
+        Some(code)
+    }
+
+    /// Charges every frame still open on this thread up to `t` (the program is ending).
+    pub fn close_all(&mut self, ts: &mut ThreadState, t: u64) {
+        while let Some(key) = ts.top_key() {
+            self.end(ts, key, t);
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The worker process: runs the user's program exactly as `python` would, under the tracer.
+//!
+//! The launcher starts `python -c BOOTSTRAP` with the run described in `REFSCOPE_WORKER`; the
+//! worker removes that variable, prepares `sys.argv`, `sys.path[0]` and `__main__` as the
+//! interpreter does for a script, `-m` or `-c`, installs the tracer and runs the program. The
+//! program's exit code, output and traceback are its own.
+
+use crate::capture::{Record, Writer, FLAG_FINISHED, FLAG_INTERRUPTED};
+use crate::tracer::{with_thread, Filter, Tracer, TRACER};
+use crate::{clock, cpython};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+/// The environment variable that carries a `Job` from the launcher to its worker.
+pub const ENV: &str = "REFSCOPE_WORKER";
+
+/// Imports nothing into `__main__` but `sys`, which the worker removes again.
+pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Script { path: String },
+    Module { name: String },
+    Code { code: String },
+}
+
+/// What one worker runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub capture: String,
+    pub target: Target,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub include: Vec<String>,
+    pub all: bool,
+}
+
+#[pyfunction]
+pub fn _worker(py: Python<'_>) -> PyResult<()> {
+    let os = py.import("os")?;
+    let environ = os.getattr("environ")?;
+    let job: String = environ.call_method1("pop", (ENV,))?.extract()?;
+    let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
+    let sys = py.import("sys")?;
+    let main = sys.getattr("modules")?.get_item("__main__")?;
+    let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
+    globals.del_item("sys")?;
+
+    let kind = clock::kind();
+    let mut out = Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
+    out.log(&Record::Start {
+        pid: std::process::id(),
+        python: sys.getattr("version")?.extract::<String>()?.split_whitespace().next().unwrap_or("").to_string(),
+        executable: sys.getattr("executable")?.extract()?,
+        tracer: cpython::tracer_name().to_string(),
+        clock: kind.name().to_string(),
+    });
+
+    let path = sys.getattr("path")?.cast_into::<PyList>()?;
+    let (argv0, root, path0) = match &job.target {
+        Target::Script { path: p } => {
+            let real = std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
+            let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
+            let abs = std::path::absolute(p).map(|a| a.display().to_string()).unwrap_or(p.clone());
+            globals.set_item("__file__", &abs)?;
+            globals.set_item("__cached__", py.None())?;
+            let loader = py.import("importlib.machinery")?.getattr("SourceFileLoader")?.call1(("__main__", &abs))?;
+            globals.set_item("__loader__", loader)?;
+            (p.clone(), dir.clone(), dir)
+        }
+        Target::Module { name } => (name.clone(), job.cwd.clone(), job.cwd.clone()),
+        Target::Code { .. } => ("-c".to_string(), job.cwd.clone(), String::new()),
+    };
+    let mut argv = vec![argv0];
+    argv.extend(job.args.iter().cloned());
+    sys.setattr("argv", argv)?;
+    path.insert(0, path0)?;
+
+    let mut system: Vec<PathBuf> = Vec::new();
+    for attr in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
+        system.push(PathBuf::from(sys.getattr(attr)?.extract::<String>()?));
+    }
+    let paths = py.import("sysconfig")?.call_method0("get_paths")?;
+    for key in ["stdlib", "platstdlib", "purelib", "platlib"] {
+        if let Ok(p) = paths.get_item(key).and_then(|p| p.extract::<String>()) {
+            system.push(PathBuf::from(p));
+        }
+    }
+    let own: String = py.import("refscope")?.getattr("__file__")?.extract()?;
+    let own = PathBuf::from(own).parent().map(|p| p.to_path_buf()).into_iter().collect();
+    let exact = match job.target {
+        Target::Code { .. } => vec!["<string>".to_string()],
+        _ => vec![],
+    };
+    let filter = Filter::new(PathBuf::from(&job.cwd), vec![PathBuf::from(root)], system, own, &job.include, exact, job.all)
+        .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
+
+    let mut tracer = Tracer::new(out, filter);
+    if let Some(code) = cpython::current_code(py) {
+        tracer.ignore_code(code.as_ptr());
+    }
+    py.import("atexit")?.call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
+    let fork = PyDict::new(py);
+    fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
+    os.getattr("register_at_fork")?.call((), Some(&fork))?;
+
+    // Everything the program needs is prepared before tracing starts, so none of it is measured.
+    let builtins = py.import("builtins")?;
+    let code = match &job.target {
+        Target::Script { path } => {
+            let source = std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
+            let abs: String = globals.get_item("__file__")?.unwrap().extract()?;
+            Some(compile(py, &builtins, pyo3::types::PyBytes::new(py, &source).into_any(), &abs))
+        }
+        Target::Code { code } => Some(compile(py, &builtins, pyo3::types::PyString::new(py, code).into_any(), "<string>")),
+        Target::Module { .. } => None,
+    };
+    let runpy = py.import("runpy")?;
+
+    unsafe { *TRACER.get() = Some(tracer) };
+    cpython::install(py)?;
+    start_clock();
+    let result = match (&job.target, code) {
+        (Target::Module { name }, _) => runpy.call_method1("_run_module_as_main", (name, true)).map(drop),
+        (_, Some(code)) => code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop)),
+        _ => unreachable!("scripts and code are compiled above"),
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_instance_of::<PySystemExit>(py) => Err(e),
+        Err(e) => {
+            // As the interpreter does for an uncaught exception: sys.excepthook, then exit 1 once
+            // threads and atexit handlers have run.
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                with_writer(|w| w.set_flag(FLAG_INTERRUPTED));
+            }
+            let (t, v, tb) = (e.get_type(py), e.value(py).clone(), e.traceback(py));
+            sys.getattr("excepthook")?.call1((t, v, tb))?;
+            Err(PySystemExit::new_err(1))
+        }
+    }
+}
+
+fn compile<'py>(py: Python<'py>, builtins: &Bound<'py, PyModule>, source: Bound<'py, PyAny>, filename: &str) -> PyResult<Bound<'py, PyAny>> {
+    let kw = PyDict::new(py);
+    kw.set_item("dont_inherit", true)?;
+    builtins.getattr("compile")?.call((source, filename, "exec"), Some(&kw))
+}
+
+fn with_writer(f: impl FnOnce(&Writer)) {
+    if let Some(tr) = unsafe { TRACER.get() }.as_ref() {
+        f(tr.writer());
+    }
+}
+
+fn start_clock() {
+    with_writer(|w| w.header().start_ticks.store(clock::ticks(), Ordering::Relaxed));
+}
+
+/// Runs last at interpreter exit (registered first): closes open frames and marks the run finished.
+#[pyfunction]
+fn _finish(py: Python<'_>) -> PyResult<()> {
+    let t = clock::ticks();
+    cpython::uninstall(py);
+    let Some(mut tr) = unsafe { TRACER.get() }.take() else { return Ok(()) };
+    with_thread(t, |ts| tr.close_all(ts, t));
+    let h = tr.writer().header();
+    h.end_ticks.store(t, Ordering::Relaxed);
+    tr.writer().set_flag(FLAG_FINISHED);
+    if h.flags.load(Ordering::Relaxed) & FLAG_INTERRUPTED != 0 {
+        // An uncaught KeyboardInterrupt ends the interpreter with SIGINT; so does this worker.
+        let sys = py.import("sys")?;
+        for stream in ["stdout", "stderr"] {
+            let _ = sys.getattr(stream).and_then(|s| s.call_method0("flush"));
+        }
+        unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::kill(libc::getpid(), libc::SIGINT);
+        }
+    }
+    Ok(())
+}
+
+/// A forked child must not write into its parent's capture.
+#[pyfunction]
+fn _forked(py: Python<'_>) {
+    cpython::uninstall(py);
+    std::mem::forget(unsafe { TRACER.get() }.take());
+}
