@@ -41,6 +41,8 @@ impl Error {
             Error::NoModule(_) => "check the name and that its package is importable from the current directory".into(),
             Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),
             Error::BadPattern(..) => "use a directory, a file, or a glob such as `src/**/*.py`".into(),
+            Error::Usage(_) => "see `refscope run --help`".into(),
+            Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,
         })

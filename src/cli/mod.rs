@@ -69,7 +69,7 @@ fn clap_error(e: clap::Error) -> i32 {
     let text = e.render().to_string();
     let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
     let tip = text.lines().find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
-    report_error(&Error::Usage(first));
+    eprintln!("{ERR}error{ERR:#}: {first}");
     let hint = tip.unwrap_or_else(|| "see `refscope --help` or `refscope run --help`".into());
     eprintln!("  {HINT}hint{HINT:#}: {hint}");
     1

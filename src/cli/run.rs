@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(short, long)]
     quiet: bool,
     /// The script and its arguments
-    #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
+    #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
     argv: Vec<String>,
 }
 

@@ -21,7 +21,7 @@ struct Monitor {
 
 static MONITOR: GilCell<Option<Monitor>> = GilCell::new(None);
 
-type Args = *const *mut ffi::PyObject;
+type Args = *mut *mut ffi::PyObject;
 
 #[inline(always)]
 unsafe fn none() -> *mut ffi::PyObject {

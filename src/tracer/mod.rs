@@ -109,6 +109,7 @@ pub struct Code {
     /// Line slots indexed by `line - first_line`.
     lines: Vec<u32>,
     first_line: u32,
+    #[cfg_attr(Py_3_12, allow(dead_code))] // only the 3.9–3.11 backend asks
     pub generator: bool,
 }
 
@@ -122,7 +123,8 @@ pub struct Tracer {
     pub codes: Vec<Code>,
     files: FxHashMap<String, Option<u32>>,
     file_lines: FxHashMap<(u32, u32), u32>,
-    /// Frames of generators and coroutines suspended at a yield or await.
+    /// Frames of generators and coroutines suspended at a yield or await (3.9–3.11 backend).
+    #[cfg_attr(Py_3_12, allow(dead_code))]
     pub suspended: FxHashSet<usize>,
 }
 
