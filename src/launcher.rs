@@ -32,8 +32,16 @@ fn capture_path() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = PathBuf::from("/dev/shm");
-    let dir = if dir.is_dir() { dir } else { std::env::temp_dir() };
-    dir.join(format!("refscope-{}-{}.capture", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    let dir = if dir.is_dir() {
+        dir
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join(format!(
+        "refscope-{}-{}.capture",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 /// Keeps Ctrl-C for the program: the launcher ignores SIGINT while the worker runs.
@@ -57,18 +65,39 @@ impl Drop for IgnoreSigint {
     }
 }
 
-pub fn run(python: &str, target: Target, args: Vec<String>, include: Vec<String>, all: bool, timeout: Option<f64>) -> Result<Finished, Error> {
+pub fn run(
+    python: &str,
+    target: Target,
+    args: Vec<String>,
+    include: Vec<String>,
+    all: bool,
+    timeout: Option<f64>,
+) -> Result<Finished, Error> {
     let path = capture_path();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| Error::Internal(format!("cannot create capture file {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cannot create capture file {}: {e}",
+                path.display()
+            ))
+        })?;
     let guard = CaptureFile(path.clone());
-    file.set_len(capture::FILE_SIZE as u64).map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    let job = Job { capture: path.display().to_string(), target, args, cwd: cwd.display().to_string(), include, all };
+    file.set_len(capture::FILE_SIZE as u64)
+        .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let job = Job {
+        capture: path.display().to_string(),
+        target,
+        args,
+        cwd: cwd.display().to_string(),
+        include,
+        all,
+    };
 
     let kind = clock::kind();
     let a = (clock::ticks(), clock::monotonic_ns());
@@ -84,7 +113,12 @@ pub fn run(python: &str, target: Target, args: Vec<String>, include: Vec<String>
     let mut nap = Duration::from_micros(200);
     let ended = loop {
         match child.try_wait() {
-            Ok(Some(status)) => break status.code().map(Ended::Exited).unwrap_or_else(|| Ended::Signalled(status.signal().unwrap_or(0))),
+            Ok(Some(status)) => {
+                break status
+                    .code()
+                    .map(Ended::Exited)
+                    .unwrap_or_else(|| Ended::Signalled(status.signal().unwrap_or(0)))
+            }
             Ok(None) => {}
             Err(e) => return Err(Error::Internal(format!("lost the worker: {e}"))),
         }
@@ -99,11 +133,22 @@ pub fn run(python: &str, target: Target, args: Vec<String>, include: Vec<String>
     drop(sigint);
     let wall_ns = started.elapsed().as_nanos() as u64;
     let b = (clock::ticks(), clock::monotonic_ns());
-    let calibration = if b.1 - a.1 > 50_000_000 { Calibration::between(kind, a, b) } else { Calibration::measure(kind) };
+    let calibration = if b.1 - a.1 > 50_000_000 {
+        Calibration::between(kind, a, b)
+    } else {
+        Calibration::measure(kind)
+    };
 
     // SAFETY: the worker has exited; nothing else maps this private file.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
     let capture = Reader::parse(&map);
     drop(guard);
-    Ok(Finished { capture, ended, calibration, end_ticks: b.0, wall_ns })
+    Ok(Finished {
+        capture,
+        ended,
+        calibration,
+        end_ticks: b.0,
+        wall_ns,
+    })
 }

@@ -19,7 +19,8 @@ use std::sync::atomic::Ordering;
 pub const ENV: &str = "REFSCOPE_WORKER";
 
 /// Imports nothing into `__main__` but `sys`, which the worker removes again.
-pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
+pub const BOOTSTRAP: &str =
+    "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -45,17 +46,25 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let os = py.import("os")?;
     let environ = os.getattr("environ")?;
     let job: String = environ.call_method1("pop", (ENV,))?.extract()?;
-    let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
+    let job: Job = serde_json::from_str(&job)
+        .map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
     let sys = py.import("sys")?;
     let main = sys.getattr("modules")?.get_item("__main__")?;
     let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
     globals.del_item("sys")?;
 
     let kind = clock::kind();
-    let mut out = Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
+    let mut out = Writer::open(&job.capture)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
     out.log(&Record::Start {
         pid: std::process::id(),
-        python: sys.getattr("version")?.extract::<String>()?.split_whitespace().next().unwrap_or("").to_string(),
+        python: sys
+            .getattr("version")?
+            .extract::<String>()?
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string(),
         executable: sys.getattr("executable")?.extract()?,
         tracer: cpython::tracer_name().to_string(),
         clock: kind.name().to_string(),
@@ -65,11 +74,19 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let (argv0, root, path0) = match &job.target {
         Target::Script { path: p } => {
             let real = std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
-            let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
-            let abs = std::path::absolute(p).map(|a| a.display().to_string()).unwrap_or(p.clone());
+            let dir = real
+                .parent()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            let abs = std::path::absolute(p)
+                .map(|a| a.display().to_string())
+                .unwrap_or(p.clone());
             globals.set_item("__file__", &abs)?;
             globals.set_item("__cached__", py.None())?;
-            let loader = py.import("importlib.machinery")?.getattr("SourceFileLoader")?.call1(("__main__", &abs))?;
+            let loader = py
+                .import("importlib.machinery")?
+                .getattr("SourceFileLoader")?
+                .call1(("__main__", &abs))?;
             globals.set_item("__loader__", loader)?;
             (p.clone(), dir.clone(), dir)
         }
@@ -92,19 +109,32 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         }
     }
     let own: String = py.import("refscope")?.getattr("__file__")?.extract()?;
-    let own = PathBuf::from(own).parent().map(|p| p.to_path_buf()).into_iter().collect();
+    let own = PathBuf::from(own)
+        .parent()
+        .map(|p| p.to_path_buf())
+        .into_iter()
+        .collect();
     let exact = match job.target {
         Target::Code { .. } => vec!["<string>".to_string()],
         _ => vec![],
     };
-    let filter = Filter::new(PathBuf::from(&job.cwd), vec![PathBuf::from(root)], system, own, &job.include, exact, job.all)
-        .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
+    let filter = Filter::new(
+        PathBuf::from(&job.cwd),
+        vec![PathBuf::from(root)],
+        system,
+        own,
+        &job.include,
+        exact,
+        job.all,
+    )
+    .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
 
     let mut tracer = Tracer::new(out, filter);
     if let Some(code) = cpython::current_code(py) {
         tracer.ignore_code(code.as_ptr());
     }
-    py.import("atexit")?.call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
     let fork = PyDict::new(py);
     fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
     os.getattr("register_at_fork")?.call((), Some(&fork))?;
@@ -113,11 +143,22 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let builtins = py.import("builtins")?;
     let code = match &job.target {
         Target::Script { path } => {
-            let source = std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
+            let source = std::fs::read(path)
+                .map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
             let abs: String = globals.get_item("__file__")?.unwrap().extract()?;
-            Some(compile(py, &builtins, pyo3::types::PyBytes::new(py, &source).into_any(), &abs))
+            Some(compile(
+                py,
+                &builtins,
+                pyo3::types::PyBytes::new(py, &source).into_any(),
+                &abs,
+            ))
         }
-        Target::Code { code } => Some(compile(py, &builtins, pyo3::types::PyString::new(py, code).into_any(), "<string>")),
+        Target::Code { code } => Some(compile(
+            py,
+            &builtins,
+            pyo3::types::PyString::new(py, code).into_any(),
+            "<string>",
+        )),
         Target::Module { .. } => None,
     };
     let runpy = py.import("runpy")?;
@@ -126,8 +167,12 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     cpython::install(py)?;
     start_clock();
     let result = match (&job.target, code) {
-        (Target::Module { name }, _) => runpy.call_method1("_run_module_as_main", (name, true)).map(drop),
-        (_, Some(code)) => code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop)),
+        (Target::Module { name }, _) => runpy
+            .call_method1("_run_module_as_main", (name, true))
+            .map(drop),
+        (_, Some(code)) => {
+            code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop))
+        }
         _ => unreachable!("scripts and code are compiled above"),
     };
     match result {
@@ -146,10 +191,17 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     }
 }
 
-fn compile<'py>(py: Python<'py>, builtins: &Bound<'py, PyModule>, source: Bound<'py, PyAny>, filename: &str) -> PyResult<Bound<'py, PyAny>> {
+fn compile<'py>(
+    py: Python<'py>,
+    builtins: &Bound<'py, PyModule>,
+    source: Bound<'py, PyAny>,
+    filename: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let kw = PyDict::new(py);
     kw.set_item("dont_inherit", true)?;
-    builtins.getattr("compile")?.call((source, filename, "exec"), Some(&kw))
+    builtins
+        .getattr("compile")?
+        .call((source, filename, "exec"), Some(&kw))
 }
 
 fn with_writer(f: impl FnOnce(&Writer)) {
@@ -159,7 +211,11 @@ fn with_writer(f: impl FnOnce(&Writer)) {
 }
 
 fn start_clock() {
-    with_writer(|w| w.header().start_ticks.store(clock::ticks(), Ordering::Relaxed));
+    with_writer(|w| {
+        w.header()
+            .start_ticks
+            .store(clock::ticks(), Ordering::Relaxed)
+    });
 }
 
 /// Runs last at interpreter exit (registered first): closes open frames and marks the run finished.
@@ -167,7 +223,9 @@ fn start_clock() {
 fn _finish(py: Python<'_>) -> PyResult<()> {
     let t = clock::ticks();
     cpython::uninstall(py);
-    let Some(mut tr) = unsafe { TRACER.get() }.take() else { return Ok(()) };
+    let Some(mut tr) = unsafe { TRACER.get() }.take() else {
+        return Ok(());
+    };
     with_thread(t, |ts| tr.close_all(ts, t));
     let h = tr.writer().header();
     h.end_ticks.store(t, Ordering::Relaxed);

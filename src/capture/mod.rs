@@ -68,3 +68,41 @@ pub enum Record {
     /// A line of a traced file, with its counter slot.
     Line { slot: u32, file: u32, line: u32 },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_worker_writes_the_launcher_reads() {
+        let path =
+            std::env::temp_dir().join(format!("refscope-test-{}.capture", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(FILE_SIZE as u64).unwrap();
+        let mut w = Writer::open(path.to_str().unwrap()).unwrap();
+        let rec = Record::Line {
+            slot: 0,
+            file: 0,
+            line: 7,
+        };
+        assert!(w.log(&rec));
+        let s = w.new_slot();
+        let c = w.counters();
+        unsafe {
+            *c.add(2 * s as usize) += 5;
+            *c.add(2 * s as usize + 1) += 99;
+        }
+        w.set_flag(FLAG_FINISHED);
+        let cap = Reader::parse(&std::fs::read(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(cap.records, vec![rec]);
+        assert_eq!(cap.counters, vec![[5, 99]]);
+        assert_eq!(cap.flags, FLAG_FINISHED);
+        assert!(cap.started);
+    }
+
+    #[test]
+    fn a_file_the_worker_never_wrote_reads_as_not_started() {
+        assert!(!Reader::parse(&vec![0u8; FILE_SIZE]).started);
+    }
+}

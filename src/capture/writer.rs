@@ -19,7 +19,11 @@ impl Writer {
         if map.len() < FILE_SIZE {
             return Err(std::io::Error::other("capture file too small"));
         }
-        let w = Writer { map, log_len: 0, slots_used: 0 };
+        let w = Writer {
+            map,
+            log_len: 0,
+            slots_used: 0,
+        };
         let h = w.header();
         // SAFETY: the header is plain data at the start of a page-aligned mapping.
         unsafe {
@@ -42,24 +46,32 @@ impl Writer {
         line.push(b'\n');
         let start = HEADER_SIZE + self.log_len;
         if self.log_len + line.len() > LOG_CAPACITY {
-            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            self.header()
+                .flags
+                .fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
             return false;
         }
         self.map[start..start + line.len()].copy_from_slice(&line);
         self.log_len += line.len();
-        self.header().log_len.store(self.log_len as u64, Ordering::Release);
+        self.header()
+            .log_len
+            .store(self.log_len as u64, Ordering::Release);
         true
     }
 
     /// A fresh counter slot, or NO_SLOT when none is left.
     pub fn new_slot(&mut self) -> u32 {
         if self.slots_used as usize >= SLOT_CAPACITY {
-            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            self.header()
+                .flags
+                .fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
             return NO_SLOT;
         }
         let slot = self.slots_used;
         self.slots_used += 1;
-        self.header().slots_used.store(self.slots_used, Ordering::Release);
+        self.header()
+            .slots_used
+            .store(self.slots_used, Ordering::Release);
         slot
     }
 

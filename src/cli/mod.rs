@@ -62,13 +62,29 @@ pub fn report_error(e: &Error) {
 
 fn clap_error(e: clap::Error) -> i32 {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = e.print();
-        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 1 } else { 0 };
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            1
+        } else {
+            0
+        };
     }
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string();
-    let tip = text.lines().find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
+    let first = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string();
+    let tip = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
     eprintln!("{ERR}error{ERR:#}: {first}");
     let hint = tip.unwrap_or_else(|| "see `refscope --help` or `refscope run --help`".into());
     eprintln!("  {HINT}hint{HINT:#}: {hint}");

@@ -114,30 +114,51 @@ fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
         return Err(Error::Binary(p.into()));
     }
     if let Err(e) = std::str::from_utf8(&bytes) {
-        let head: String = String::from_utf8_lossy(&bytes).lines().take(2).collect::<Vec<_>>().join("\n");
+        let head: String = String::from_utf8_lossy(&bytes)
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n");
         if !head.contains("coding:") && !head.contains("coding=") {
             return Err(Error::NotUtf8(p.into(), e.valid_up_to()));
         }
     }
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.into());
-    check_syntax(py, PyBytes::new(py, &bytes).into_any(), &abs.display().to_string(), path)
+    check_syntax(
+        py,
+        PyBytes::new(py, &bytes).into_any(),
+        &abs.display().to_string(),
+        path,
+    )
 }
 
-fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
+fn check_syntax(
+    py: Python<'_>,
+    source: Bound<'_, PyAny>,
+    filename: &str,
+    shown: &str,
+) -> Result<(), Error> {
     let kw = PyDict::new(py);
-    let compiled = kw
-        .set_item("dont_inherit", true)
-        .and_then(|_| py.import("builtins")?.getattr("compile")?.call((source, filename, "exec"), Some(&kw)));
+    let compiled = kw.set_item("dont_inherit", true).and_then(|_| {
+        py.import("builtins")?
+            .getattr("compile")?
+            .call((source, filename, "exec"), Some(&kw))
+    });
     match compiled {
         Ok(_) => Ok(()),
         Err(e) => {
             let detail: String = py
                 .import("traceback")
-                .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
+                .and_then(|tb| {
+                    tb.call_method1("format_exception_only", (e.get_type(py), e.value(py)))
+                })
                 .and_then(|lines| lines.extract::<Vec<String>>())
                 .map(|l| l.concat().trim_end().to_string())
                 .unwrap_or_else(|_| e.to_string());
-            Err(Error::Syntax { path: shown.to_string(), detail })
+            Err(Error::Syntax {
+                path: shown.to_string(),
+                detail,
+            })
         }
     }
 }
@@ -146,7 +167,9 @@ fn check_module(py: Python<'_>, name: &str, cwd: &Path) -> Result<(), Error> {
     let found = (|| -> PyResult<bool> {
         let path = py.import("sys")?.getattr("path")?;
         path.call_method1("insert", (0, cwd.display().to_string()))?;
-        let spec = py.import("importlib.util")?.call_method1("find_spec", (name,));
+        let spec = py
+            .import("importlib.util")?
+            .call_method1("find_spec", (name,));
         path.call_method1("pop", (0,))?;
         Ok(spec.map(|s| !s.is_none()).unwrap_or(false))
     })();
@@ -157,7 +180,8 @@ fn check_module(py: Python<'_>, name: &str, cwd: &Path) -> Result<(), Error> {
 }
 
 pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i32, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t.is_finite()) {
             return Err(Error::BadTimeout(t));
@@ -174,17 +198,32 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
         check_module(py, m, &cwd)?;
         (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
     } else if let Some(c) = &args.code {
-        check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
+        check_syntax(
+            py,
+            pyo3::types::PyString::new(py, c).into_any(),
+            "<string>",
+            "<string>",
+        )?;
         (Target::Code { code: c.clone() }, "-c".to_string(), rest)
     } else if let Some((script, more)) = rest.split_first() {
         check_script(py, script)?;
-        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
+        (
+            Target::Script {
+                path: script.clone(),
+            },
+            script.clone(),
+            more.to_vec(),
+        )
     } else {
-        return Err(Error::Usage("nothing to run: give a script, `-m MODULE` or `-c CODE`".into()));
+        return Err(Error::Usage(
+            "nothing to run: give a script, `-m MODULE` or `-c CODE`".into(),
+        ));
     };
     // Open the JSON file before the run, so a bad path costs nothing.
     let json_file = match &args.json {
-        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
+        Some(p) => Some(
+            std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?,
+        ),
         None => None,
     };
     let python: String = py
@@ -197,12 +236,25 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
         Target::Module { .. } => "module",
         Target::Code { .. } => "code",
     };
-    let fin = py.detach(|| launcher::run(&python, target, argv.clone(), args.include.clone(), args.all, args.timeout))?;
+    let fin = py.detach(|| {
+        launcher::run(
+            &python,
+            target,
+            argv.clone(),
+            args.include.clone(),
+            args.all,
+            args.timeout,
+        )
+    })?;
 
     let rep = report::build(
         &fin.capture,
         &Run {
-            program: Program { kind: kind.into(), target: program, argv },
+            program: Program {
+                kind: kind.into(),
+                target: program,
+                argv,
+            },
             ended: fin.ended,
             calibration: fin.calibration,
             end_ticks: fin.end_ticks,
@@ -218,7 +270,8 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
         let _ = err.write_all(text.as_bytes());
     }
     if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-        f.write_all(rep.to_json().as_bytes()).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+        f.write_all(rep.to_json().as_bytes())
+            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
     Ok(match fin.ended {
         Ended::Exited(c) => c,

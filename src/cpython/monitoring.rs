@@ -42,14 +42,26 @@ unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> O
     unsafe {
         let off = ffi::PyLong_AsLong(offset) as i32;
         let m = MONITOR.get().as_mut()?;
-        Some(*m.resume_lines.entry((code as usize, off)).or_insert_with(|| ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off).max(0) as u32))
+        Some(
+            *m.resume_lines
+                .entry((code as usize, off))
+                .or_insert_with(|| {
+                    ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off).max(0) as u32
+                }),
+        )
     }
 }
 
-unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_line(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     let t = clock::ticks();
     unsafe {
-        let Some(tr) = TRACER.get().as_mut() else { return none() };
+        let Some(tr) = TRACER.get().as_mut() else {
+            return none();
+        };
         let code = *args;
         let line = ffi::PyLong_AsLong(*args.add(1)).max(0) as u32;
         let traced = with_thread(t, |ts| tr.line(ts, code as usize, || code, line, t));
@@ -60,10 +72,16 @@ unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssi
 unsafe fn enter(args: Args, resumed: bool) -> bool {
     let t = clock::ticks();
     unsafe {
-        let Some(tr) = TRACER.get().as_mut() else { return true };
+        let Some(tr) = TRACER.get().as_mut() else {
+            return true;
+        };
         let code = *args;
         let Some(c) = tr.code(code) else { return false };
-        let line = if resumed { resume_line(code, *args.add(1)) } else { None };
+        let line = if resumed {
+            resume_line(code, *args.add(1))
+        } else {
+            None
+        };
         with_thread(t, |ts| tr.start(ts, code as usize, c, resumed, line, t));
         true
     }
@@ -73,7 +91,9 @@ unsafe fn enter(args: Args, resumed: bool) -> bool {
 unsafe fn leave(args: Args) -> bool {
     let t = clock::ticks();
     unsafe {
-        let Some(tr) = TRACER.get().as_mut() else { return true };
+        let Some(tr) = TRACER.get().as_mut() else {
+            return true;
+        };
         let code = *args;
         with_thread(t, |ts| {
             if ts.top_key() != Some(code as usize) && tr.code(code).is_none() {
@@ -85,33 +105,54 @@ unsafe fn leave(args: Args) -> bool {
     }
 }
 
-unsafe extern "C" fn on_start(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_start(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     unsafe { answer(enter(args, false)) }
 }
 
-unsafe extern "C" fn on_resume(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_resume(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     unsafe { answer(enter(args, true)) }
 }
 
-unsafe extern "C" fn on_throw(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_throw(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     unsafe {
         enter(args, true);
         none()
     }
 }
 
-unsafe extern "C" fn on_leave(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_leave(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     unsafe { answer(leave(args)) }
 }
 
-unsafe extern "C" fn on_unwind(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_unwind(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
     unsafe {
         leave(args);
         none()
     }
 }
 
-type Callback = unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+type Callback =
+    unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
 
 fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyResult<Py<PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
@@ -120,14 +161,26 @@ fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyRes
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: std::ptr::null(),
     }));
-    unsafe { Bound::from_owned_ptr_or_err(py, ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut())).map(Bound::unbind) }
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
+        )
+        .map(Bound::unbind)
+    }
 }
 
 pub fn install(py: Python<'_>) -> PyResult<()> {
     let mon = py.import("sys")?.getattr("monitoring")?;
     let tool = (2..=4)
-        .find(|id| mon.call_method1("get_tool", (*id,)).map(|t| t.is_none()).unwrap_or(false))
-        .ok_or_else(|| PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools"))?;
+        .find(|id| {
+            mon.call_method1("get_tool", (*id,))
+                .map(|t| t.is_none())
+                .unwrap_or(false)
+        })
+        .ok_or_else(|| {
+            PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools")
+        })?;
     mon.call_method1("use_tool_id", (tool, "refscope"))?;
     let ev = mon.getattr("events")?;
     let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };
@@ -149,13 +202,22 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
         events.push(bit);
     }
     let disable = mon.getattr("DISABLE")?.into_ptr();
-    unsafe { *MONITOR.get() = Some(Monitor { tool, disable, events, resume_lines: FxHashMap::default() }) };
+    unsafe {
+        *MONITOR.get() = Some(Monitor {
+            tool,
+            disable,
+            events,
+            resume_lines: FxHashMap::default(),
+        })
+    };
     mon.call_method1("set_events", (tool, mask))?;
     Ok(())
 }
 
 pub fn uninstall(py: Python<'_>) {
-    let Some(m) = (unsafe { MONITOR.get() }).take() else { return };
+    let Some(m) = (unsafe { MONITOR.get() }).take() else {
+        return;
+    };
     if let Ok(mon) = py.import("sys").and_then(|s| s.getattr("monitoring")) {
         let _ = mon.call_method1("set_events", (m.tool, 0));
         for bit in &m.events {

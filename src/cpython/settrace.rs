@@ -86,7 +86,8 @@ unsafe fn suspending(frame: *mut ffi::PyFrameObject) -> bool {
 static YIELD_VALUE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 #[cfg(Py_3_11)]
-static YIELD_CODE: crate::tracer::GilCell<Option<rustc_hash::FxHashMap<usize, Vec<u8>>>> = crate::tracer::GilCell::new(None);
+static YIELD_CODE: crate::tracer::GilCell<Option<rustc_hash::FxHashMap<usize, Vec<u8>>>> =
+    crate::tracer::GilCell::new(None);
 
 /// 3.11 keeps the generator state in the (private) generator object; the instruction the frame
 /// stopped at tells the same thing: a suspended frame stopped at YIELD_VALUE.
@@ -106,7 +107,11 @@ unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
                 ffi::PyErr_Clear();
                 return Vec::new();
             }
-            let v = std::slice::from_raw_parts(ffi::PyBytes_AsString(b) as *const u8, ffi::PyBytes_Size(b) as usize).to_vec();
+            let v = std::slice::from_raw_parts(
+                ffi::PyBytes_AsString(b) as *const u8,
+                ffi::PyBytes_Size(b) as usize,
+            )
+            .to_vec();
             ffi::Py_DECREF(b);
             v
         });
@@ -115,10 +120,17 @@ unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
     }
 }
 
-unsafe extern "C" fn trace(_obj: *mut ffi::PyObject, frame: *mut ffi::PyFrameObject, what: c_int, _arg: *mut ffi::PyObject) -> c_int {
+unsafe extern "C" fn trace(
+    _obj: *mut ffi::PyObject,
+    frame: *mut ffi::PyFrameObject,
+    what: c_int,
+    _arg: *mut ffi::PyObject,
+) -> c_int {
     let t = clock::ticks();
     // SAFETY: called by the interpreter with the GIL held, never re-entered on this thread.
-    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else { return 0 };
+    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
+        return 0;
+    };
     let key = frame as usize;
     let code = || unsafe {
         let c = ffi::PyFrame_GetCode(frame) as *mut ffi::PyObject;
@@ -155,12 +167,22 @@ unsafe extern "C" fn trace(_obj: *mut ffi::PyObject, frame: *mut ffi::PyFrameObj
 /// `threading.settrace` hook: runs in each new thread, installs the C trace function there and
 /// hands it the thread's first event.
 #[pyfunction]
-fn thread_hook(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+fn thread_hook(
+    py: Python<'_>,
+    frame: Bound<'_, PyAny>,
+    event: &str,
+    arg: Bound<'_, PyAny>,
+) -> PyResult<Py<PyAny>> {
     let _ = arg;
     unsafe {
         ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut());
         if event == "call" {
-            trace(std::ptr::null_mut(), frame.as_ptr() as *mut ffi::PyFrameObject, ffi::PyTrace_CALL, ffi::Py_None());
+            trace(
+                std::ptr::null_mut(),
+                frame.as_ptr() as *mut ffi::PyFrameObject,
+                ffi::PyTrace_CALL,
+                ffi::Py_None(),
+            );
         }
     }
     Ok(py.None())
@@ -168,7 +190,13 @@ fn thread_hook(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<
 
 pub fn install(py: Python<'_>) -> PyResult<()> {
     #[cfg(Py_3_11)]
-    YIELD_VALUE.store(py.import("dis")?.getattr("opmap")?.get_item("YIELD_VALUE")?.extract()?, std::sync::atomic::Ordering::Relaxed);
+    YIELD_VALUE.store(
+        py.import("dis")?
+            .getattr("opmap")?
+            .get_item("YIELD_VALUE")?
+            .extract()?,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let hook = wrap_pyfunction!(thread_hook, py)?;
     py.import("threading")?.call_method1("settrace", (hook,))?;
     unsafe { ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut()) };

@@ -46,18 +46,37 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 fn display(path: &str, cwd: &Path) -> String {
-    Path::new(path).strip_prefix(cwd).map(|p| p.display().to_string()).unwrap_or_else(|_| path.to_string())
+    Path::new(path)
+        .strip_prefix(cwd)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string())
 }
 
 pub fn build(cap: &Capture, run: &Run) -> Report {
-    let mut python = Python { version: String::new(), executable: String::new(), tracer: String::new(), clock: String::new() };
+    let mut python = Python {
+        version: String::new(),
+        executable: String::new(),
+        tracer: String::new(),
+        clock: String::new(),
+    };
     let mut files: BTreeMap<u32, String> = BTreeMap::new();
     let mut lines: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
     let mut codes = Vec::new();
     for r in &cap.records {
         match r {
-            Record::Start { python: v, executable, tracer, clock, .. } => {
-                python = Python { version: v.clone(), executable: executable.clone(), tracer: tracer.clone(), clock: clock.clone() };
+            Record::Start {
+                python: v,
+                executable,
+                tracer,
+                clock,
+                ..
+            } => {
+                python = Python {
+                    version: v.clone(),
+                    executable: executable.clone(),
+                    tracer: tracer.clone(),
+                    clock: clock.clone(),
+                };
             }
             Record::File { id, path } => {
                 files.insert(*id, path.clone());
@@ -77,7 +96,12 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
         let [hits, ticks] = counter(*slot);
         line_events += hits;
         if hits > 0 || ticks > 0 {
-            per_file.entry(*file).or_default().push(Line { line: *line, hits, time_ns: ns(ticks), source: String::new() });
+            per_file.entry(*file).or_default().push(Line {
+                line: *line,
+                hits,
+                time_ns: ns(ticks),
+                source: String::new(),
+            });
         }
     }
     let mut file_reports = Vec::new();
@@ -85,24 +109,42 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
         let path = files.get(&id).cloned().unwrap_or_default();
         let text = match run.code {
             Some(code) if path == "<string>" => Some(code.to_string()),
-            _ => std::fs::read(&path).ok().map(|b| String::from_utf8_lossy(&b).into_owned()),
+            _ => std::fs::read(&path)
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
         };
-        let source: Vec<String> = text.map(|t| t.lines().map(|l| l.trim_end().to_string()).collect()).unwrap_or_default();
+        let source: Vec<String> = text
+            .map(|t| t.lines().map(|l| l.trim_end().to_string()).collect())
+            .unwrap_or_default();
         ls.sort_by_key(|l| l.line);
         for l in &mut ls {
             l.source = source.get(l.line as usize - 1).cloned().unwrap_or_default();
         }
-        file_reports.push(FileReport { display: display(&path, run.cwd), path, lines: ls, source });
+        file_reports.push(FileReport {
+            display: display(&path, run.cwd),
+            path,
+            lines: ls,
+            source,
+        });
     }
     let mut functions: Vec<Function> = codes
         .into_iter()
         .filter_map(|r| match r {
-            Record::Code { slot, file, name, qualname, line } => {
+            Record::Code {
+                slot,
+                file,
+                name,
+                qualname,
+                line,
+            } => {
                 let [calls, ticks] = counter(*slot);
                 (calls > 0 || ticks > 0).then(|| Function {
                     name: name.clone(),
                     qualname: qualname.clone(),
-                    file: files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
+                    file: files
+                        .get(file)
+                        .map(|p| display(p, run.cwd))
+                        .unwrap_or_default(),
                     line: *line,
                     calls,
                     total_ns: ns(ticks),
@@ -111,12 +153,34 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             _ => None,
         })
         .collect();
-    functions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then(a.file.cmp(&b.file)).then(a.line.cmp(&b.line)));
+    functions.sort_by(|a, b| {
+        b.total_ns
+            .cmp(&a.total_ns)
+            .then(a.file.cmp(&b.file))
+            .then(a.line.cmp(&b.line))
+    });
 
     let finished = cap.flags & FLAG_FINISHED != 0;
-    let end = if cap.end_ticks > 0 { cap.end_ticks } else { run.end_ticks };
-    let wall_ns = if cap.start_ticks > 0 && end > cap.start_ticks { ns(end - cap.start_ticks) } else { run.wall_ns };
-    let last_line = cap.last_line.and_then(|s| lines.get(&s)).map(|(f, l)| Location { file: files.get(f).map(|p| display(p, run.cwd)).unwrap_or_default(), line: *l });
+    let end = if cap.end_ticks > 0 {
+        cap.end_ticks
+    } else {
+        run.end_ticks
+    };
+    let wall_ns = if cap.start_ticks > 0 && end > cap.start_ticks {
+        ns(end - cap.start_ticks)
+    } else {
+        run.wall_ns
+    };
+    let last_line = cap
+        .last_line
+        .and_then(|s| lines.get(&s))
+        .map(|(f, l)| Location {
+            file: files
+                .get(f)
+                .map(|p| display(p, run.cwd))
+                .unwrap_or_default(),
+            line: *l,
+        });
     let secs = wall_ns as f64 / 1e9;
     let (status, exit_code, signal, partial, description) = match run.ended {
         _ if !cap.started => ("not_started", None, None, true, "the worker ended before the program started".to_string()),
@@ -144,5 +208,118 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
         line_events,
         files: file_reports,
         functions,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Capture, Record};
+
+    fn capture(flags: u32) -> Capture {
+        Capture {
+            records: vec![
+                Record::Start {
+                    pid: 1,
+                    python: "3.12.1".into(),
+                    executable: "py".into(),
+                    tracer: "t".into(),
+                    clock: "tsc".into(),
+                },
+                Record::File {
+                    id: 0,
+                    path: "/w/a.py".into(),
+                },
+                Record::Code {
+                    slot: 0,
+                    file: 0,
+                    name: "<module>".into(),
+                    qualname: "<module>".into(),
+                    line: 1,
+                },
+                Record::Line {
+                    slot: 1,
+                    file: 0,
+                    line: 1,
+                },
+                Record::Line {
+                    slot: 2,
+                    file: 0,
+                    line: 2,
+                },
+                Record::Line {
+                    slot: 3,
+                    file: 0,
+                    line: 3,
+                },
+            ],
+            counters: vec![[1, 2000], [1, 500], [3, 1500], [0, 0]],
+            flags,
+            last_line: Some(2),
+            start_ticks: 100,
+            end_ticks: if flags & FLAG_FINISHED != 0 { 2100 } else { 0 },
+            started: true,
+        }
+    }
+
+    fn run(ended: Ended) -> Run<'static> {
+        Run {
+            program: Program {
+                kind: "script".into(),
+                target: "a.py".into(),
+                argv: vec![],
+            },
+            ended,
+            calibration: Calibration { ns_per_tick: 0.5 },
+            end_ticks: 4100,
+            wall_ns: 9,
+            cwd: Path::new("/w"),
+            code: None,
+        }
+    }
+
+    #[test]
+    fn joins_records_with_counters_and_converts_ticks() {
+        let r = build(&capture(FLAG_FINISHED), &run(Ended::Exited(0)));
+        assert_eq!(r.wall_ns, 1000);
+        assert_eq!(r.line_events, 4);
+        assert_eq!(r.files.len(), 1);
+        assert_eq!(r.files[0].display, "a.py");
+        let rows: Vec<_> = r.files[0]
+            .lines
+            .iter()
+            .map(|l| (l.line, l.hits, l.time_ns))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![(1, 1, 250), (2, 3, 750)],
+            "lines that never ran are left out"
+        );
+        assert_eq!((r.functions[0].calls, r.functions[0].total_ns), (1, 1000));
+        assert!(!r.outcome.partial);
+    }
+
+    #[test]
+    fn unfinished_runs_are_partial_and_say_where_they_were() {
+        let r = build(&capture(0), &run(Ended::Signalled(libc::SIGSEGV)));
+        assert!(r.outcome.partial);
+        assert_eq!(r.outcome.signal.as_deref(), Some("SIGSEGV"));
+        assert_eq!(r.wall_ns, 2000, "ends at the launcher's clock");
+        assert_eq!(
+            r.outcome.last_line,
+            Some(Location {
+                file: "a.py".into(),
+                line: 2
+            })
+        );
+        let t = build(&capture(0), &run(Ended::TimedOut(1.5)));
+        assert_eq!(t.outcome.status, "timeout");
+        let x = build(&capture(0), &run(Ended::Exited(3)));
+        assert!(x.outcome.partial && x.outcome.exit_code == Some(3));
+    }
+
+    #[test]
+    fn json_snapshot() {
+        insta::assert_snapshot!(crate::report::sample::report(false).to_json());
     }
 }

@@ -106,3 +106,96 @@ impl Report {
         serde_json::to_string_pretty(self).expect("reports serialize")
     }
 }
+
+#[cfg(test)]
+pub(crate) mod sample {
+    use super::*;
+
+    /// A hand-made report: renderers are tested without running anything.
+    pub fn report(partial: bool) -> Report {
+        let src = [
+            "def fib(n):",
+            "    if n < 2:",
+            "        return n",
+            "    return fib(n - 1) + fib(n - 2)",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "print(fib(20))",
+        ];
+        let line = |line: u32, hits: u64, time_ns: u64| Line {
+            line,
+            hits,
+            time_ns,
+            source: src[line as usize - 1].to_string(),
+        };
+        Report {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            refscope_version: "0.0.0".into(),
+            python: Python {
+                version: "3.11.7".into(),
+                executable: "/usr/bin/python3".into(),
+                tracer: "test".into(),
+                clock: "tsc".into(),
+            },
+            program: Program {
+                kind: "script".into(),
+                target: "fib.py".into(),
+                argv: vec!["--n".into(), "20".into()],
+            },
+            outcome: Outcome {
+                status: if partial { "signalled" } else { "exited" }.into(),
+                exit_code: (!partial).then_some(0),
+                signal: partial.then(|| "SIGKILL".into()),
+                partial,
+                truncated: false,
+                description: if partial {
+                    "the program was killed by SIGKILL after 0.012 s"
+                } else {
+                    "the program exited with code 0"
+                }
+                .into(),
+                last_line: Some(Location {
+                    file: "fib.py".into(),
+                    line: 4,
+                }),
+            },
+            wall_ns: 12_000_000,
+            line_events: 54_730,
+            files: vec![FileReport {
+                path: "/work/fib.py".into(),
+                display: "fib.py".into(),
+                lines: vec![
+                    line(1, 1, 400),
+                    line(2, 21_891, 900_000),
+                    line(3, 10_946, 310_000),
+                    line(4, 10_945, 11_200_000),
+                    line(11, 1, 11_900_000),
+                ],
+                source: src.iter().map(|s| s.to_string()).collect(),
+            }],
+            functions: vec![
+                Function {
+                    name: "<module>".into(),
+                    qualname: "<module>".into(),
+                    file: "fib.py".into(),
+                    line: 1,
+                    calls: 1,
+                    total_ns: 11_950_000,
+                },
+                Function {
+                    name: "fib".into(),
+                    qualname: "fib".into(),
+                    file: "fib.py".into(),
+                    line: 1,
+                    calls: 21_891,
+                    total_ns: 11_890_000,
+                },
+            ],
+        }
+    }
+}

@@ -87,7 +87,11 @@ pub fn render(r: &Report, opts: &Options) -> String {
 
     for f in &r.files {
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
-        let _ = writeln!(o, "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}", "Line", "Hits", "Time", "Per hit", "% run");
+        let _ = writeln!(
+            o,
+            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}",
+            "Line", "Hits", "Time", "Per hit", "% run"
+        );
         let mut shown = f.lines.iter().peekable();
         let mut prev: Option<u32> = None;
         while let Some(l) = shown.next() {
@@ -95,15 +99,27 @@ pub fn render(r: &Report, opts: &Options) -> String {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
-                        let src = f.source.get(n as usize - 1).map(String::as_str).unwrap_or("");
-                        let _ = writeln!(o, "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}", "", "", "", "");
+                        let src = f
+                            .source
+                            .get(n as usize - 1)
+                            .map(String::as_str)
+                            .unwrap_or("");
+                        let _ = writeln!(
+                            o,
+                            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}",
+                            "", "", "", ""
+                        );
                     }
                 } else if gap > 0 {
                     let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
                 }
             }
             let p = pct(l.time_ns, wall);
-            let per = if l.hits > 0 { fmt_ns(l.time_ns / l.hits) } else { String::new() };
+            let per = if l.hits > 0 {
+                fmt_ns(l.time_ns / l.hits)
+            } else {
+                String::new()
+            };
             let st = heat(p);
             let _ = writeln!(
                 o,
@@ -120,12 +136,23 @@ pub fn render(r: &Report, opts: &Options) -> String {
     }
 
     if !r.functions.is_empty() {
-        let _ = writeln!(o, "\n{HEAD}Functions{HEAD:#} {DIM}(time includes callees; recursion counted once){DIM:#}");
-        let _ = writeln!(o, "{BOLD}{:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}", "Calls", "Total", "Per call", "% run");
+        let _ = writeln!(
+            o,
+            "\n{HEAD}Functions{HEAD:#} {DIM}(time includes callees; recursion counted once){DIM:#}"
+        );
+        let _ = writeln!(
+            o,
+            "{BOLD}{:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}",
+            "Calls", "Total", "Per call", "% run"
+        );
         for f in r.functions.iter().take(opts.top.max(10) * 2) {
             let p = pct(f.total_ns, wall);
             let st = heat(p);
-            let per = if f.calls > 0 { fmt_ns(f.total_ns / f.calls) } else { String::new() };
+            let per = if f.calls > 0 {
+                fmt_ns(f.total_ns / f.calls)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 o,
                 "{st}{:>10} {:>10} {:>10} {:>6.1}%{st:#}  {} {DIM}{}:{}{DIM:#}",
@@ -140,8 +167,17 @@ pub fn render(r: &Report, opts: &Options) -> String {
         }
     }
 
-    let mut hot: Vec<(&FileReport, &Line)> = r.files.iter().flat_map(|f| f.lines.iter().map(move |l| (f, l))).collect();
-    hot.sort_by(|a, b| b.1.time_ns.cmp(&a.1.time_ns).then(a.0.display.cmp(&b.0.display)).then(a.1.line.cmp(&b.1.line)));
+    let mut hot: Vec<(&FileReport, &Line)> = r
+        .files
+        .iter()
+        .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
+        .collect();
+    hot.sort_by(|a, b| {
+        b.1.time_ns
+            .cmp(&a.1.time_ns)
+            .then(a.0.display.cmp(&b.0.display))
+            .then(a.1.line.cmp(&b.1.line))
+    });
     if !hot.is_empty() && opts.top > 0 {
         let _ = writeln!(o, "\n{HEAD}Hottest lines{HEAD:#}");
         for (i, (f, l)) in hot.iter().take(opts.top).enumerate() {
@@ -171,12 +207,62 @@ pub fn render(r: &Report, opts: &Options) -> String {
 fn outcome(o: &mut String, r: &Report) {
     let oc = &r.outcome;
     if oc.partial {
-        let at = oc.last_line.as_ref().map(|l| format!(" It was last at {}:{}.", l.file, l.line)).unwrap_or_default();
-        let _ = writeln!(o, "{BAD}PARTIAL{BAD:#} {}; figures cover everything measured until then.{at}", oc.description);
+        let at = oc
+            .last_line
+            .as_ref()
+            .map(|l| format!(" It was last at {}:{}.", l.file, l.line))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "{BAD}PARTIAL{BAD:#} {}; figures cover everything measured until then.{at}",
+            oc.description
+        );
     } else {
         let _ = writeln!(o, "{DIM}{}.{DIM:#}", oc.description);
     }
     if oc.truncated {
         let _ = writeln!(o, "{WARM}note:{WARM:#} the capture ran out of room; lines first seen after that were not recorded.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(r: &Report) -> String {
+        anstream::adapter::strip_str(&render(r, &Options { top: 3 })).to_string()
+    }
+
+    #[test]
+    fn finished_run() {
+        insta::assert_snapshot!(plain(&sample::report(false)));
+    }
+
+    #[test]
+    fn partial_run_says_so_first_and_last() {
+        let text = plain(&sample::report(true));
+        assert!(text.lines().nth(1).unwrap().starts_with("PARTIAL"));
+        assert!(text
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("PARTIAL"));
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn hottest_lines_are_styled() {
+        let styled = render(&sample::report(false), &Options { top: 3 });
+        assert!(styled.contains(&format!("{HOT}")));
+    }
+
+    #[test]
+    fn times_read_naturally() {
+        assert_eq!(fmt_ns(999), "999 ns");
+        assert_eq!(fmt_ns(1_500), "1.5 µs");
+        assert_eq!(fmt_ns(2_250_000), "2.2 ms");
+        assert_eq!(fmt_ns(3_000_000_000), "3.00 s");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }

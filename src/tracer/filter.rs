@@ -37,15 +37,30 @@ impl Filter {
         let mut prefixes = Vec::new();
         for p in includes {
             if p.contains(['*', '?', '[', '{']) {
-                let abs = if p.starts_with('/') || p.starts_with('*') { p.clone() } else { format!("{}/{p}", cwd.display()) };
+                let abs = if p.starts_with('/') || p.starts_with('*') {
+                    p.clone()
+                } else {
+                    format!("{}/{p}", cwd.display())
+                };
                 let g = Glob::new(&abs).map_err(|e| BadPattern(p.clone(), e.kind().to_string()))?;
                 globs.add(g);
             } else {
                 prefixes.push(cwd.join(p));
             }
         }
-        let globs = globs.build().map_err(|e| BadPattern(includes.join(" "), e.to_string()))?;
-        Ok(Filter { cwd, roots, system, own, prefixes, globs, exact, all })
+        let globs = globs
+            .build()
+            .map_err(|e| BadPattern(includes.join(" "), e.to_string()))?;
+        Ok(Filter {
+            cwd,
+            roots,
+            system,
+            own,
+            prefixes,
+            globs,
+            exact,
+            all,
+        })
     }
 
     /// A code object's filename as an absolute path (pseudo-files like `<string>` stay as they are).
@@ -82,7 +97,12 @@ impl Filter {
 
 /// Packages installed into an environment, even one that lives inside the project directory.
 fn installed(path: &Path) -> bool {
-    path.components().any(|c| matches!(c.as_os_str().to_str(), Some("site-packages" | "dist-packages")))
+    path.components().any(|c| {
+        matches!(
+            c.as_os_str().to_str(),
+            Some("site-packages" | "dist-packages")
+        )
+    })
 }
 
 #[cfg(test)]

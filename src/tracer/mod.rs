@@ -72,7 +72,11 @@ pub struct ThreadState {
 
 impl ThreadState {
     const fn new() -> Self {
-        ThreadState { stack: Vec::new(), active: Vec::new(), overhead: 0 }
+        ThreadState {
+            stack: Vec::new(),
+            active: Vec::new(),
+            overhead: 0,
+        }
     }
 
     #[inline(always)]
@@ -171,7 +175,8 @@ impl Tracer {
 
     #[cold]
     unsafe fn register(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
-        let attr = |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
+        let attr =
+            |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
         let text = |o: *mut ffi::PyObject| unsafe {
             if o.is_null() {
                 ffi::PyErr_Clear();
@@ -183,7 +188,8 @@ impl Tracer {
                 ffi::PyErr_Clear();
                 String::new()
             } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize)).into_owned()
+                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize))
+                    .into_owned()
             };
             ffi::Py_DECREF(o);
             s
@@ -204,8 +210,16 @@ impl Tracer {
         let file = match self.files.get(&filename) {
             Some(f) => *f,
             None => {
-                let id = self.filter.wants(&filename).then(|| self.files.len() as u32);
-                let id = id.filter(|&id| self.out.log(&Record::File { id, path: self.filter.absolute(&filename) }));
+                let id = self
+                    .filter
+                    .wants(&filename)
+                    .then(|| self.files.len() as u32);
+                let id = id.filter(|&id| {
+                    self.out.log(&Record::File {
+                        id,
+                        path: self.filter.absolute(&filename),
+                    })
+                });
                 self.files.insert(filename, id);
                 id
             }
@@ -215,18 +229,36 @@ impl Tracer {
             return None;
         };
         let name = text(attr(c"co_name"));
-        let qualname = if cfg!(Py_3_11) { text(attr(c"co_qualname")) } else { name.clone() };
+        let qualname = if cfg!(Py_3_11) {
+            text(attr(c"co_qualname"))
+        } else {
+            name.clone()
+        };
         let first_line = int(attr(c"co_firstlineno")).max(0) as u32;
         let generator = int(attr(c"co_flags")) & CO_GENERATOR_LIKE != 0;
         let slot = self.out.new_slot();
-        if slot == NO_SLOT || !self.out.log(&Record::Code { slot, file, name, qualname, line: first_line }) {
+        if slot == NO_SLOT
+            || !self.out.log(&Record::Code {
+                slot,
+                file,
+                name,
+                qualname,
+                line: first_line,
+            })
+        {
             self.entries.insert(code as usize, Entry::Untraced);
             return None;
         }
         unsafe { ffi::Py_INCREF(code) };
         self.held.push(code);
         let index = self.codes.len() as u32;
-        self.codes.push(Code { file, slot, lines: Vec::new(), first_line, generator });
+        self.codes.push(Code {
+            file,
+            slot,
+            lines: Vec::new(),
+            first_line,
+            generator,
+        });
         self.entries.insert(code as usize, Entry::Traced(index));
         Some(index)
     }
@@ -254,7 +286,13 @@ impl Tracer {
             Some(&s) => s,
             None => {
                 let s = self.out.new_slot();
-                if s != NO_SLOT && !self.out.log(&Record::Line { slot: s, file, line }) {
+                if s != NO_SLOT
+                    && !self.out.log(&Record::Line {
+                        slot: s,
+                        file,
+                        line,
+                    })
+                {
                     return NO_SLOT;
                 }
                 self.file_lines.insert((file, line), s);
@@ -301,20 +339,38 @@ impl Tracer {
         if slot == NO_SLOT {
             return;
         }
-        let dt = t.wrapping_sub(f.line_t0).saturating_sub(ts.overhead - f.line_ov0);
+        let dt = t
+            .wrapping_sub(f.line_t0)
+            .saturating_sub(ts.overhead - f.line_ov0);
         if ts.close(slot) {
             self.add(slot, 1, dt);
         }
     }
 
     /// A traced frame starts (`resumed`: a generator or coroutine continues after a yield).
-    pub fn start(&mut self, ts: &mut ThreadState, key: usize, code: u32, resumed: bool, line: Option<u32>, t: u64) {
+    pub fn start(
+        &mut self,
+        ts: &mut ThreadState,
+        key: usize,
+        code: u32,
+        resumed: bool,
+        line: Option<u32>,
+        t: u64,
+    ) {
         let slot = self.codes[code as usize].slot;
         if !resumed {
             self.add(slot, 0, 1);
         }
         ts.open(slot);
-        ts.stack.push(Frame { key, code, line: NO_SLOT, line_t0: t, line_ov0: 0, call_t0: t, call_ov0: ts.overhead });
+        ts.stack.push(Frame {
+            key,
+            code,
+            line: NO_SLOT,
+            line_t0: t,
+            line_ov0: 0,
+            call_t0: t,
+            call_ov0: ts.overhead,
+        });
         if let Some(line) = line {
             let s = self.line_slot(code, line);
             self.begin_line(ts, s, t, false);
@@ -323,12 +379,21 @@ impl Tracer {
 
     /// A line event; false when the frame is not traced.
     #[inline(always)]
-    pub fn line(&mut self, ts: &mut ThreadState, key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32, t: u64) -> bool {
+    pub fn line(
+        &mut self,
+        ts: &mut ThreadState,
+        key: usize,
+        code: impl FnOnce() -> *mut ffi::PyObject,
+        line: u32,
+        t: u64,
+    ) -> bool {
         let code = match ts.stack.last() {
             Some(f) if f.key == key => f.code,
             _ => {
                 // A frame we did not see start (tracing began inside it): adopt it.
-                let Some(c) = (unsafe { self.code(code()) }) else { return false };
+                let Some(c) = (unsafe { self.code(code()) }) else {
+                    return false;
+                };
                 self.start(ts, key, c, true, None, t);
                 c
             }
@@ -349,7 +414,9 @@ impl Tracer {
             let f = ts.stack.pop().unwrap();
             let slot = self.codes[f.code as usize].slot;
             if ts.close(slot) {
-                let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
+                let dt = t
+                    .wrapping_sub(f.call_t0)
+                    .saturating_sub(ts.overhead - f.call_ov0);
                 self.add(slot, 1, dt);
             }
         }

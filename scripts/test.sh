@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and snapshot tests, then the pytest suite on each supported CPython
+# (3.9 to 3.13), each in its own virtualenv under .venv-X.Y with a debug build of refscope.
+# REFSCOPE_PYTHONS="3.11 3.13" limits the versions; extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+versions=${REFSCOPE_PYTHONS:-"3.9 3.10 3.11 3.12 3.13"}
+
+interpreter() {
+    local v=$1 c
+    for c in "$HOME"/.pyenv/versions/"$v".*/bin/python"$v" "$(command -v "python$v" || true)"; do
+        if [ -x "$c" ]; then echo "$c"; return 0; fi
+    done
+    return 1
+}
+
+setup() {
+    local v=$1 py venv=".venv-$1"
+    py=$(interpreter "$v") || { echo "error: no Python $v found (looked in ~/.pyenv/versions and PATH)" >&2; exit 1; }
+    [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+    echo "--- building refscope (debug) for Python $v"
+    VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" develop -q
+}
+
+first=""
+for v in $versions; do
+    setup "$v"
+    first=${first:-$v}
+    echo "--- pytest on Python $v"
+    ".venv-$v/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
+done
+
+echo "--- cargo test"
+PYO3_PYTHON="$PWD/.venv-$first/bin/python" cargo test -q
