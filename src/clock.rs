@@ -70,10 +70,10 @@ impl Calibration {
         Calibration { ns_per_tick }
     }
 
-    /// Reads the clock twice, `gap` apart, when a run was too short to calibrate on.
+    /// Reads both clocks 5 ms apart, for a run too short to calibrate on.
     pub fn measure(kind: Kind) -> Calibration {
         let a = (ticks(), monotonic_ns());
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(5));
         Calibration::between(kind, a, (ticks(), monotonic_ns()))
     }
 

@@ -133,7 +133,7 @@ pub fn run(
     drop(sigint);
     let wall_ns = started.elapsed().as_nanos() as u64;
     let b = (clock::ticks(), clock::monotonic_ns());
-    let calibration = if b.1 - a.1 > 50_000_000 {
+    let calibration = if b.1 - a.1 > 5_000_000 {
         Calibration::between(kind, a, b)
     } else {
         Calibration::measure(kind)
