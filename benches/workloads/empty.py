@@ -1,0 +1,1 @@
+"""Empty program: measures each tool's startup and shutdown cost."""
