@@ -35,8 +35,13 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             Error::NoSuchFile(_) => "check the path, or run a module with `refscope run -m NAME`".into(),
-            Error::IsDirectory(p) => format!("run a file inside it, e.g. `refscope run {}/main.py`, or a package with `-m`", p.display()),
-            Error::Binary(_) | Error::NotUtf8(..) => "refscope runs Python source files; save the file as UTF-8 or declare its encoding (PEP 263)".into(),
+            Error::IsDirectory(p) => format!(
+                "run a file inside it, e.g. `refscope run {}/main.py`, or a package with `-m`",
+                p.display()
+            ),
+            Error::Binary(_) | Error::NotUtf8(..) => {
+                "refscope runs Python source files; save the file as UTF-8 or declare its encoding (PEP 263)".into()
+            }
             Error::Syntax { .. } => "fix the line above; `python FILE` reports the same error".into(),
             Error::NoModule(_) => "check the name and that its package is importable from the current directory".into(),
             Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),

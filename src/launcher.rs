@@ -32,11 +32,7 @@ fn capture_path() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = PathBuf::from("/dev/shm");
-    let dir = if dir.is_dir() {
-        dir
-    } else {
-        std::env::temp_dir()
-    };
+    let dir = if dir.is_dir() { dir } else { std::env::temp_dir() };
     dir.join(format!(
         "refscope-{}-{}.capture",
         std::process::id(),
@@ -79,17 +75,11 @@ pub fn run(
         .write(true)
         .create_new(true)
         .open(&path)
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cannot create capture file {}: {e}",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| Error::Internal(format!("cannot create capture file {}: {e}", path.display())))?;
     let guard = CaptureFile(path.clone());
     file.set_len(capture::FILE_SIZE as u64)
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     let job = Job {
         capture: path.display().to_string(),
         target,
@@ -140,8 +130,7 @@ pub fn run(
     };
 
     // SAFETY: the worker has exited; nothing else maps this private file.
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
     let capture = Reader::parse(&map);
     drop(guard);
     Ok(Finished {

@@ -12,15 +12,14 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 /// The environment variable that carries a `Job` from the launcher to its worker.
 pub const ENV: &str = "REFSCOPE_WORKER";
 
 /// Imports nothing into `__main__` but `sys`, which the worker removes again.
-pub const BOOTSTRAP: &str =
-    "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
+pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -46,16 +45,15 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let os = py.import("os")?;
     let environ = os.getattr("environ")?;
     let job: String = environ.call_method1("pop", (ENV,))?.extract()?;
-    let job: Job = serde_json::from_str(&job)
-        .map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
+    let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
     let sys = py.import("sys")?;
     let main = sys.getattr("modules")?.get_item("__main__")?;
     let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
     globals.del_item("sys")?;
 
     let kind = clock::kind();
-    let mut out = Writer::open(&job.capture)
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
+    let mut out =
+        Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
     out.log(&Record::Start {
         pid: std::process::id(),
         python: sys
@@ -71,16 +69,16 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     });
 
     let path = sys.getattr("path")?.cast_into::<PyList>()?;
+    let mut roots = Vec::new();
     let (argv0, root, path0) = match &job.target {
         Target::Script { path: p } => {
             let real = std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
-            let dir = real
-                .parent()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default();
-            let abs = std::path::absolute(p)
-                .map(|a| a.display().to_string())
-                .unwrap_or(p.clone());
+            let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
+            // As CPython: the cwd joined to the path as given, `.` components kept.
+            let abs = PathBuf::from(&job.cwd).join(p).display().to_string();
+            if let Some(given) = Path::new(&abs).parent() {
+                roots.push(given.to_path_buf());
+            }
             globals.set_item("__file__", &abs)?;
             globals.set_item("__cached__", py.None())?;
             let loader = py
@@ -118,9 +116,10 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         Target::Code { .. } => vec!["<string>".to_string()],
         _ => vec![],
     };
+    roots.push(PathBuf::from(root));
     let filter = Filter::new(
         PathBuf::from(&job.cwd),
-        vec![PathBuf::from(root)],
+        roots,
         system,
         own,
         &job.include,
@@ -143,8 +142,8 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let builtins = py.import("builtins")?;
     let code = match &job.target {
         Target::Script { path } => {
-            let source = std::fs::read(path)
-                .map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
+            let source =
+                std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
             let abs: String = globals.get_item("__file__")?.unwrap().extract()?;
             Some(compile(
                 py,
@@ -162,17 +161,33 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         Target::Module { .. } => None,
     };
     let runpy = py.import("runpy")?;
+    if let Target::Module { name } = &job.target {
+        // As `python -m`: parent packages are imported to find the module (before tracing).
+        let found = py
+            .import("importlib.util")
+            .and_then(|u| u.call_method1("find_spec", (name,)))
+            .map(|s| !s.is_none());
+        if !found.unwrap_or(false) {
+            tracer.writer_mut().log(&Record::NoModule { name: name.clone() });
+            return Err(PySystemExit::new_err(1));
+        }
+    }
+    if let Target::Code { code } = &job.target {
+        // Python 3.13 keeps `-c` source for tracebacks under `<string>`; the bootstrap took that.
+        if let Ok(cache) = py.import("linecache").and_then(|l| l.getattr("cache")) {
+            if cache.contains("<string>").unwrap_or(false) {
+                let lines: Vec<String> = code.lines().map(|l| format!("{l}\n")).collect();
+                cache.set_item("<string>", (code.len(), py.None(), lines, "<string>"))?;
+            }
+        }
+    }
 
     unsafe { *TRACER.get() = Some(tracer) };
     cpython::install(py)?;
     start_clock();
     let result = match (&job.target, code) {
-        (Target::Module { name }, _) => runpy
-            .call_method1("_run_module_as_main", (name, true))
-            .map(drop),
-        (_, Some(code)) => {
-            code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop))
-        }
+        (Target::Module { name }, _) => runpy.call_method1("_run_module_as_main", (name, true)).map(drop),
+        (_, Some(code)) => code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop)),
         _ => unreachable!("scripts and code are compiled above"),
     };
     match result {
@@ -199,9 +214,7 @@ fn compile<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kw = PyDict::new(py);
     kw.set_item("dont_inherit", true)?;
-    builtins
-        .getattr("compile")?
-        .call((source, filename, "exec"), Some(&kw))
+    builtins.getattr("compile")?.call((source, filename, "exec"), Some(&kw))
 }
 
 fn with_writer(f: impl FnOnce(&Writer)) {
@@ -211,11 +224,7 @@ fn with_writer(f: impl FnOnce(&Writer)) {
 }
 
 fn start_clock() {
-    with_writer(|w| {
-        w.header()
-            .start_ticks
-            .store(clock::ticks(), Ordering::Relaxed)
-    });
+    with_writer(|w| w.header().start_ticks.store(clock::ticks(), Ordering::Relaxed));
 }
 
 /// Runs last at interpreter exit (registered first): closes open frames and marks the run finished.

@@ -67,6 +67,8 @@ pub enum Record {
     },
     /// A line of a traced file, with its counter slot.
     Line { slot: u32, file: u32, line: u32 },
+    /// The worker found nothing to run (an unknown `-m` module) and exited without running it.
+    NoModule { name: String },
 }
 
 #[cfg(test)]
@@ -75,8 +77,7 @@ mod tests {
 
     #[test]
     fn what_the_worker_writes_the_launcher_reads() {
-        let path =
-            std::env::temp_dir().join(format!("refscope-test-{}.capture", std::process::id()));
+        let path = std::env::temp_dir().join(format!("refscope-test-{}.capture", std::process::id()));
         let f = std::fs::File::create(&path).unwrap();
         f.set_len(FILE_SIZE as u64).unwrap();
         let mut w = Writer::open(path.to_str().unwrap()).unwrap();

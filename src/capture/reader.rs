@@ -17,6 +17,16 @@ pub struct Capture {
     pub started: bool,
 }
 
+impl Capture {
+    /// The user error a worker reported instead of running the program, if any.
+    pub fn refused(&self) -> Option<crate::error::Error> {
+        self.records.iter().find_map(|r| match r {
+            Record::NoModule { name } => Some(crate::error::Error::NoModule(name.clone())),
+            _ => None,
+        })
+    }
+}
+
 pub struct Reader;
 
 impl Reader {

@@ -46,32 +46,24 @@ impl Writer {
         line.push(b'\n');
         let start = HEADER_SIZE + self.log_len;
         if self.log_len + line.len() > LOG_CAPACITY {
-            self.header()
-                .flags
-                .fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
             return false;
         }
         self.map[start..start + line.len()].copy_from_slice(&line);
         self.log_len += line.len();
-        self.header()
-            .log_len
-            .store(self.log_len as u64, Ordering::Release);
+        self.header().log_len.store(self.log_len as u64, Ordering::Release);
         true
     }
 
     /// A fresh counter slot, or NO_SLOT when none is left.
     pub fn new_slot(&mut self) -> u32 {
         if self.slots_used as usize >= SLOT_CAPACITY {
-            self.header()
-                .flags
-                .fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
+            self.header().flags.fetch_or(FLAG_TRUNCATED, Ordering::Relaxed);
             return NO_SLOT;
         }
         let slot = self.slots_used;
         self.slots_used += 1;
-        self.header()
-            .slots_used
-            .store(self.slots_used, Ordering::Release);
+        self.header().slots_used.store(self.slots_used, Ordering::Release);
         slot
     }
 

@@ -31,7 +31,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Stop the program after SECONDS and report what was measured until then
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     timeout: Option<f64>,
     /// Also trace files matching PATTERN: a directory, a file or a glob (repeatable)
     #[arg(long, value_name = "PATTERN")]
@@ -132,12 +132,7 @@ fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
     )
 }
 
-fn check_syntax(
-    py: Python<'_>,
-    source: Bound<'_, PyAny>,
-    filename: &str,
-    shown: &str,
-) -> Result<(), Error> {
+fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
     let kw = PyDict::new(py);
     let compiled = kw.set_item("dont_inherit", true).and_then(|_| {
         py.import("builtins")?
@@ -149,9 +144,7 @@ fn check_syntax(
         Err(e) => {
             let detail: String = py
                 .import("traceback")
-                .and_then(|tb| {
-                    tb.call_method1("format_exception_only", (e.get_type(py), e.value(py)))
-                })
+                .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
                 .and_then(|lines| lines.extract::<Vec<String>>())
                 .map(|l| l.concat().trim_end().to_string())
                 .unwrap_or_else(|_| e.to_string());
@@ -163,25 +156,8 @@ fn check_syntax(
     }
 }
 
-fn check_module(py: Python<'_>, name: &str, cwd: &Path) -> Result<(), Error> {
-    let found = (|| -> PyResult<bool> {
-        let path = py.import("sys")?.getattr("path")?;
-        path.call_method1("insert", (0, cwd.display().to_string()))?;
-        let spec = py
-            .import("importlib.util")?
-            .call_method1("find_spec", (name,));
-        path.call_method1("pop", (0,))?;
-        Ok(spec.map(|s| !s.is_none()).unwrap_or(false))
-    })();
-    match found {
-        Ok(true) => Ok(()),
-        _ => Err(Error::NoModule(name.to_string())),
-    }
-}
-
 pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i32, Error> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t.is_finite()) {
             return Err(Error::BadTimeout(t));
@@ -195,25 +171,13 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
     let mut rest = args.argv.clone();
     rest.extend(program_args);
     let (target, program, argv) = if let Some(m) = &args.module {
-        check_module(py, m, &cwd)?;
         (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
     } else if let Some(c) = &args.code {
-        check_syntax(
-            py,
-            pyo3::types::PyString::new(py, c).into_any(),
-            "<string>",
-            "<string>",
-        )?;
+        check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
         (Target::Code { code: c.clone() }, "-c".to_string(), rest)
     } else if let Some((script, more)) = rest.split_first() {
         check_script(py, script)?;
-        (
-            Target::Script {
-                path: script.clone(),
-            },
-            script.clone(),
-            more.to_vec(),
-        )
+        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
     } else {
         return Err(Error::Usage(
             "nothing to run: give a script, `-m MODULE` or `-c CODE`".into(),
@@ -221,9 +185,7 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
     };
     // Open the JSON file before the run, so a bad path costs nothing.
     let json_file = match &args.json {
-        Some(p) => Some(
-            std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?,
-        ),
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
         None => None,
     };
     let python: String = py
@@ -246,6 +208,9 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
             args.timeout,
         )
     })?;
+    if let Some(refused) = fin.capture.refused() {
+        return Err(refused);
+    }
 
     let rep = report::build(
         &fin.capture,

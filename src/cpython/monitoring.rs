@@ -45,18 +45,12 @@ unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> O
         Some(
             *m.resume_lines
                 .entry((code as usize, off))
-                .or_insert_with(|| {
-                    ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off).max(0) as u32
-                }),
+                .or_insert_with(|| ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off).max(0) as u32),
         )
     }
 }
 
-unsafe extern "C" fn on_line(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     let t = clock::ticks();
     unsafe {
         let Some(tr) = TRACER.get().as_mut() else {
@@ -77,11 +71,7 @@ unsafe fn enter(args: Args, resumed: bool) -> bool {
         };
         let code = *args;
         let Some(c) = tr.code(code) else { return false };
-        let line = if resumed {
-            resume_line(code, *args.add(1))
-        } else {
-            None
-        };
+        let line = if resumed { resume_line(code, *args.add(1)) } else { None };
         with_thread(t, |ts| tr.start(ts, code as usize, c, resumed, line, t));
         true
     }
@@ -105,54 +95,33 @@ unsafe fn leave(args: Args) -> bool {
     }
 }
 
-unsafe extern "C" fn on_start(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_start(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     unsafe { answer(enter(args, false)) }
 }
 
-unsafe extern "C" fn on_resume(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_resume(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     unsafe { answer(enter(args, true)) }
 }
 
-unsafe extern "C" fn on_throw(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_throw(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     unsafe {
         enter(args, true);
         none()
     }
 }
 
-unsafe extern "C" fn on_leave(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_leave(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     unsafe { answer(leave(args)) }
 }
 
-unsafe extern "C" fn on_unwind(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_unwind(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     unsafe {
         leave(args);
         none()
     }
 }
 
-type Callback =
-    unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+type Callback = unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
 
 fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyResult<Py<PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
@@ -178,9 +147,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
                 .map(|t| t.is_none())
                 .unwrap_or(false)
         })
-        .ok_or_else(|| {
-            PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools")
-        })?;
+        .ok_or_else(|| PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools"))?;
     mon.call_method1("use_tool_id", (tool, "refscope"))?;
     let ev = mon.getattr("events")?;
     let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };

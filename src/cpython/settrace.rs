@@ -107,11 +107,8 @@ unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
                 ffi::PyErr_Clear();
                 return Vec::new();
             }
-            let v = std::slice::from_raw_parts(
-                ffi::PyBytes_AsString(b) as *const u8,
-                ffi::PyBytes_Size(b) as usize,
-            )
-            .to_vec();
+            let v = std::slice::from_raw_parts(ffi::PyBytes_AsString(b) as *const u8, ffi::PyBytes_Size(b) as usize)
+                .to_vec();
             ffi::Py_DECREF(b);
             v
         });
@@ -124,7 +121,7 @@ unsafe extern "C" fn trace(
     _obj: *mut ffi::PyObject,
     frame: *mut ffi::PyFrameObject,
     what: c_int,
-    _arg: *mut ffi::PyObject,
+    arg: *mut ffi::PyObject,
 ) -> c_int {
     let t = clock::ticks();
     // SAFETY: called by the interpreter with the GIL held, never re-entered on this thread.
@@ -152,7 +149,9 @@ unsafe extern "C" fn trace(
             ffi::PyTrace_RETURN => {
                 if ts.top_key() == Some(key) || tr.code(code()).is_some() {
                     if let Some(c) = tr.end(ts, key, t) {
-                        if tr.codes[c as usize].generator && suspending(frame) {
+                        // A null `arg` is an exception leaving the frame (GeneratorExit thrown in
+                        // at a yield, among others): the frame is finished, not suspended.
+                        if tr.codes[c as usize].generator && !arg.is_null() && suspending(frame) {
                             tr.suspended.insert(key);
                         }
                     }
@@ -167,12 +166,7 @@ unsafe extern "C" fn trace(
 /// `threading.settrace` hook: runs in each new thread, installs the C trace function there and
 /// hands it the thread's first event.
 #[pyfunction]
-fn thread_hook(
-    py: Python<'_>,
-    frame: Bound<'_, PyAny>,
-    event: &str,
-    arg: Bound<'_, PyAny>,
-) -> PyResult<Py<PyAny>> {
+fn thread_hook(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let _ = arg;
     unsafe {
         ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut());
@@ -191,10 +185,7 @@ fn thread_hook(
 pub fn install(py: Python<'_>) -> PyResult<()> {
     #[cfg(Py_3_11)]
     YIELD_VALUE.store(
-        py.import("dis")?
-            .getattr("opmap")?
-            .get_item("YIELD_VALUE")?
-            .extract()?,
+        py.import("dis")?.getattr("opmap")?.get_item("YIELD_VALUE")?.extract()?,
         std::sync::atomic::Ordering::Relaxed,
     );
     let hook = wrap_pyfunction!(thread_hook, py)?;

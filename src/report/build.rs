@@ -85,6 +85,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 lines.insert(*slot, (*file, *line));
             }
             Record::Code { .. } => codes.push(r),
+            Record::NoModule { .. } => {}
         }
     }
     let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0, 0]);
@@ -141,10 +142,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 (calls > 0 || ticks > 0).then(|| Function {
                     name: name.clone(),
                     qualname: qualname.clone(),
-                    file: files
-                        .get(file)
-                        .map(|p| display(p, run.cwd))
-                        .unwrap_or_default(),
+                    file: files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
                     line: *line,
                     calls,
                     total_ns: ns(ticks),
@@ -171,23 +169,47 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
     } else {
         run.wall_ns
     };
-    let last_line = cap
-        .last_line
-        .and_then(|s| lines.get(&s))
-        .map(|(f, l)| Location {
-            file: files
-                .get(f)
-                .map(|p| display(p, run.cwd))
-                .unwrap_or_default(),
-            line: *l,
-        });
+    let last_line = cap.last_line.and_then(|s| lines.get(&s)).map(|(f, l)| Location {
+        file: files.get(f).map(|p| display(p, run.cwd)).unwrap_or_default(),
+        line: *l,
+    });
     let secs = wall_ns as f64 / 1e9;
     let (status, exit_code, signal, partial, description) = match run.ended {
-        _ if !cap.started => ("not_started", None, None, true, "the worker ended before the program started".to_string()),
-        Ended::Exited(c) if finished => ("exited", Some(c), None, false, format!("the program exited with code {c}")),
-        Ended::Exited(c) => ("exited", Some(c), None, true, format!("the program ended abruptly with code {c} (os._exit or a fatal error) after {secs:.3} s")),
-        Ended::Signalled(s) => ("signalled", None, Some(signal_name(s)), !finished, format!("the program was killed by {} after {secs:.3} s", signal_name(s))),
-        Ended::TimedOut(t) => ("timeout", None, Some("SIGKILL".to_string()), true, format!("the program ran past the {t} s timeout and was stopped")),
+        _ if !cap.started => (
+            "not_started",
+            None,
+            None,
+            true,
+            "the worker ended before the program started".to_string(),
+        ),
+        Ended::Exited(c) if finished => (
+            "exited",
+            Some(c),
+            None,
+            false,
+            format!("the program exited with code {c}"),
+        ),
+        Ended::Exited(c) => (
+            "exited",
+            Some(c),
+            None,
+            true,
+            format!("the program ended abruptly with code {c} (os._exit or a fatal error) after {secs:.3} s"),
+        ),
+        Ended::Signalled(s) => (
+            "signalled",
+            None,
+            Some(signal_name(s)),
+            !finished,
+            format!("the program was killed by {} after {secs:.3} s", signal_name(s)),
+        ),
+        Ended::TimedOut(t) => (
+            "timeout",
+            None,
+            Some("SIGKILL".to_string()),
+            true,
+            format!("the program ran past the {t} s timeout and was stopped"),
+        ),
     };
     Report {
         schema: SCHEMA.to_string(),
@@ -285,11 +307,7 @@ mod tests {
         assert_eq!(r.line_events, 4);
         assert_eq!(r.files.len(), 1);
         assert_eq!(r.files[0].display, "a.py");
-        let rows: Vec<_> = r.files[0]
-            .lines
-            .iter()
-            .map(|l| (l.line, l.hits, l.time_ns))
-            .collect();
+        let rows: Vec<_> = r.files[0].lines.iter().map(|l| (l.line, l.hits, l.time_ns)).collect();
         assert_eq!(
             rows,
             vec![(1, 1, 250), (2, 3, 750)],

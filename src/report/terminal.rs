@@ -99,11 +99,7 @@ pub fn render(r: &Report, opts: &Options) -> String {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
-                        let src = f
-                            .source
-                            .get(n as usize - 1)
-                            .map(String::as_str)
-                            .unwrap_or("");
+                        let src = f.source.get(n as usize - 1).map(String::as_str).unwrap_or("");
                         let _ = writeln!(
                             o,
                             "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}",
@@ -221,7 +217,10 @@ fn outcome(o: &mut String, r: &Report) {
         let _ = writeln!(o, "{DIM}{}.{DIM:#}", oc.description);
     }
     if oc.truncated {
-        let _ = writeln!(o, "{WARM}note:{WARM:#} the capture ran out of room; lines first seen after that were not recorded.");
+        let _ = writeln!(
+            o,
+            "{WARM}note:{WARM:#} the capture ran out of room; lines first seen after that were not recorded."
+        );
     }
 }
 
@@ -242,12 +241,7 @@ mod tests {
     fn partial_run_says_so_first_and_last() {
         let text = plain(&sample::report(true));
         assert!(text.lines().nth(1).unwrap().starts_with("PARTIAL"));
-        assert!(text
-            .trim_end()
-            .lines()
-            .last()
-            .unwrap()
-            .starts_with("PARTIAL"));
+        assert!(text.trim_end().lines().last().unwrap().starts_with("PARTIAL"));
         insta::assert_snapshot!(text);
     }
 

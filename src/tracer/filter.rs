@@ -97,12 +97,8 @@ impl Filter {
 
 /// Packages installed into an environment, even one that lives inside the project directory.
 fn installed(path: &Path) -> bool {
-    path.components().any(|c| {
-        matches!(
-            c.as_os_str().to_str(),
-            Some("site-packages" | "dist-packages")
-        )
-    })
+    path.components()
+        .any(|c| matches!(c.as_os_str().to_str(), Some("site-packages" | "dist-packages")))
 }
 
 #[cfg(test)]

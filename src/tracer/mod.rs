@@ -155,6 +155,10 @@ impl Tracer {
         &self.out
     }
 
+    pub fn writer_mut(&mut self) -> &mut Writer {
+        &mut self.out
+    }
+
     /// Marks a code object as never traced (refscope's own bootstrap).
     pub fn ignore_code(&mut self, code: *mut ffi::PyObject) {
         self.entries.insert(code as usize, Entry::Untraced);
@@ -175,8 +179,7 @@ impl Tracer {
 
     #[cold]
     unsafe fn register(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
-        let attr =
-            |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
+        let attr = |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
         let text = |o: *mut ffi::PyObject| unsafe {
             if o.is_null() {
                 ffi::PyErr_Clear();
@@ -188,8 +191,7 @@ impl Tracer {
                 ffi::PyErr_Clear();
                 String::new()
             } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize))
-                    .into_owned()
+                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize)).into_owned()
             };
             ffi::Py_DECREF(o);
             s
@@ -210,10 +212,7 @@ impl Tracer {
         let file = match self.files.get(&filename) {
             Some(f) => *f,
             None => {
-                let id = self
-                    .filter
-                    .wants(&filename)
-                    .then(|| self.files.len() as u32);
+                let id = self.filter.wants(&filename).then(|| self.files.len() as u32);
                 let id = id.filter(|&id| {
                     self.out.log(&Record::File {
                         id,
@@ -286,13 +285,7 @@ impl Tracer {
             Some(&s) => s,
             None => {
                 let s = self.out.new_slot();
-                if s != NO_SLOT
-                    && !self.out.log(&Record::Line {
-                        slot: s,
-                        file,
-                        line,
-                    })
-                {
+                if s != NO_SLOT && !self.out.log(&Record::Line { slot: s, file, line }) {
                     return NO_SLOT;
                 }
                 self.file_lines.insert((file, line), s);
@@ -339,24 +332,14 @@ impl Tracer {
         if slot == NO_SLOT {
             return;
         }
-        let dt = t
-            .wrapping_sub(f.line_t0)
-            .saturating_sub(ts.overhead - f.line_ov0);
+        let dt = t.wrapping_sub(f.line_t0).saturating_sub(ts.overhead - f.line_ov0);
         if ts.close(slot) {
             self.add(slot, 1, dt);
         }
     }
 
     /// A traced frame starts (`resumed`: a generator or coroutine continues after a yield).
-    pub fn start(
-        &mut self,
-        ts: &mut ThreadState,
-        key: usize,
-        code: u32,
-        resumed: bool,
-        line: Option<u32>,
-        t: u64,
-    ) {
+    pub fn start(&mut self, ts: &mut ThreadState, key: usize, code: u32, resumed: bool, line: Option<u32>, t: u64) {
         let slot = self.codes[code as usize].slot;
         if !resumed {
             self.add(slot, 0, 1);
@@ -414,9 +397,7 @@ impl Tracer {
             let f = ts.stack.pop().unwrap();
             let slot = self.codes[f.code as usize].slot;
             if ts.close(slot) {
-                let dt = t
-                    .wrapping_sub(f.call_t0)
-                    .saturating_sub(ts.overhead - f.call_ov0);
+                let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
                 self.add(slot, 1, dt);
             }
         }

@@ -1,0 +1,146 @@
+"""Helpers for running `refscope run` (and plain `python`) the way a user would.
+
+Everything runs in a subprocess of the interpreter running pytest (`sys.executable`), which has
+refscope installed: `python -m refscope run ...` is exactly what the `refscope` console script does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+SCRIPTS = TESTS / "scripts"
+SNAPSHOTS = TESTS / "snapshots"
+
+# No test waits on a program longer than this; a hang fails the test instead of the suite.
+SUBPROCESS_TIMEOUT = 60
+
+
+@dataclass
+class Result:
+    args: list
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return (
+            f"$ {' '.join(map(str, self.args))}\n"
+            f"exit code {self.returncode}\n--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        )
+
+
+def environment() -> dict:
+    """The environment every program runs in: the caller's, minus what would make output vary."""
+    env = dict(os.environ)
+    for var in ("FORCE_COLOR", "CLICOLOR_FORCE", "PYTHON_COLORS", "PYTHONSTARTUP", "REFSCOPE_WORKER"):
+        env.pop(var, None)
+    env["NO_COLOR"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ left in tests/scripts
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def run(
+    argv: Sequence,
+    *,
+    stdin: Optional[str] = None,
+    cwd: Optional[os.PathLike] = None,
+    timeout: float = SUBPROCESS_TIMEOUT,
+) -> Result:
+    args = [str(a) for a in argv]
+    p = subprocess.run(
+        args,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        errors="replace",
+        cwd=str(cwd if cwd is not None else SCRIPTS),
+        env=environment(),
+        timeout=timeout,
+    )
+    return Result(args, p.returncode, p.stdout, p.stderr)
+
+
+def run_python(args: Sequence, **kw) -> Result:
+    """`python ARGS...` on the interpreter running the tests (cwd: tests/scripts by default)."""
+    return run([sys.executable, *args], **kw)
+
+
+def run_refscope(args: Sequence, **kw) -> Result:
+    """`refscope run ARGS...` (cwd: tests/scripts by default)."""
+    return run([sys.executable, "-m", "refscope", "run", *args], **kw)
+
+
+def run_with_json(tmp_path: Path, args: Sequence, *, quiet: bool = True, **kw):
+    """`refscope run [-q] --json FILE ARGS...`; returns the result and the loaded report."""
+    out = tmp_path / "report.json"
+    if out.exists():
+        out.unlink()
+    flags = ["-q"] if quiet else []
+    res = run_refscope([*flags, "--json", out, *args], **kw)
+    assert out.exists(), f"no JSON report written\n{res}"
+    with open(out, encoding="utf-8") as f:
+        return res, json.load(f)
+
+
+def script_file(report: dict, name: str) -> dict:
+    """The `files[]` entry of the script `name` (matched on the file name)."""
+    found = [f for f in report["files"] if Path(f["path"]).name == name]
+    assert len(found) == 1, f"{name} not (or more than once) in {[f['path'] for f in report['files']]}"
+    return found[0]
+
+
+def line_hits(report: dict, name: str) -> dict:
+    """{line number: hits} for the file `name` in a report."""
+    return {l["line"]: l["hits"] for l in script_file(report, name)["lines"]}
+
+
+def line_of(name: str, text: str) -> int:
+    """The number of the one line of tests/scripts/NAME that contains `text` (comments ignored)."""
+    lines = (SCRIPTS / name).read_text(encoding="utf-8").splitlines()
+    found = [i + 1 for i, l in enumerate(lines) if text in l and not l.lstrip().startswith("#")]
+    assert len(found) == 1, f"{text!r} found on lines {found} of {name}"
+    return found[0]
+
+
+def functions_by_name(report: dict) -> dict:
+    """{name: [function entries]} (several entries share a name: lambdas, same-named methods)."""
+    out: dict = {}
+    for fn in report["functions"]:
+        out.setdefault(fn["name"], []).append(fn)
+    return out
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-snapshots",
+        action="store_true",
+        help="rewrite the golden files in tests/snapshots/ (same as REFSCOPE_UPDATE_SNAPSHOTS=1)",
+    )
+
+
+@pytest.fixture
+def update_snapshots(request) -> bool:
+    return bool(request.config.getoption("--update-snapshots")) or os.environ.get(
+        "REFSCOPE_UPDATE_SNAPSHOTS", ""
+    ) not in ("", "0")
+
+
+@pytest.fixture
+def refscope_json(tmp_path):
+    """`refscope_json(args, quiet=True, stdin=..., cwd=...)` -> (Result, report dict)."""
+
+    def go(args, **kw):
+        return run_with_json(tmp_path, args, **kw)
+
+    return go
