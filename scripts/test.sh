@@ -24,13 +24,13 @@ setup() {
     VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" develop -q
 }
 
-first=""
+first=${versions%% *}
+setup "$first"
+echo "--- cargo test (Rust unit and snapshot tests)"
+PYO3_PYTHON="$PWD/.venv-$first/bin/python" cargo test -q --lib
+
 for v in $versions; do
-    setup "$v"
-    first=${first:-$v}
+    [ "$v" = "$first" ] || setup "$v"
     echo "--- pytest on Python $v"
     ".venv-$v/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
 done
-
-echo "--- cargo test"
-PYO3_PYTHON="$PWD/.venv-$first/bin/python" cargo test -q
