@@ -27,6 +27,12 @@ pub enum Error {
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
+    #[error("statement {label} (`{stmt}`) raised {error}")]
+    BenchStatement { label: String, stmt: String, error: String },
+    #[error("the setup raised {0}")]
+    BenchSetup(String),
+    #[error("{what} has a syntax error:\n{detail}")]
+    BenchSyntax { what: String, detail: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -46,7 +52,13 @@ impl Error {
             Error::NoModule(_) => "check the name and that its package is importable from the current directory".into(),
             Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),
             Error::BadPattern(..) => "use a directory, a file, or a glob such as `src/**/*.py`".into(),
-            Error::Usage(_) => "see `refscope run --help`".into(),
+            Error::BenchStatement { .. } | Error::BenchSetup(_) => {
+                "names a statement uses must be defined by --setup (-s), which runs once per sample".into()
+            }
+            Error::BenchSyntax { .. } => {
+                "quote each statement as one argument; use `;` or newlines between lines".into()
+            }
+            Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,
@@ -57,6 +69,20 @@ impl Error {
         match self {
             Error::Internal(_) => 2,
             _ => 1,
+        }
+    }
+}
+
+/// The one place errors become Python exceptions: the user's mistakes are ValueError.
+impl From<Error> for pyo3::PyErr {
+    fn from(e: Error) -> pyo3::PyErr {
+        let text = match e.hint() {
+            Some(h) => format!("{e}\nhint: {h}"),
+            None => e.to_string(),
+        };
+        match e {
+            Error::Internal(_) => pyo3::exceptions::PyRuntimeError::new_err(text),
+            _ => pyo3::exceptions::PyValueError::new_err(text),
         }
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! This file lists the modules and is the one place that decides what Python sees.
 
+mod bench;
 mod capture;
 mod cli;
 mod clock;
 mod cpython;
 mod error;
 mod launcher;
+mod py;
 mod report;
+mod stats;
 mod tracer;
 mod worker;
 
@@ -19,5 +22,8 @@ fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_function(wrap_pyfunction!(worker::_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::worker::_bench_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(py::bench, m)?)?;
+    m.add_class::<py::BenchResult>()?;
     Ok(())
 }

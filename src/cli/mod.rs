@@ -1,5 +1,6 @@
 //! The command line: parsed here (clap), so `refscope` and `python -m refscope` are one call.
 
+pub mod bench;
 mod run;
 
 use crate::error::Error;
@@ -16,7 +17,7 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
     name = "refscope",
     version,
     about = "See what your Python code does to memory and time.",
-    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON"
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +27,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Run(run::RunArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -43,6 +45,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     };
     let result = match cli.command {
         Command::Run(args) => run::run(py, args, argv.1),
+        Command::Bench(args) => bench::run(py, args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //!
 //! Built from a capture by `build`; never touches the interpreter.
 
+pub mod bench;
 mod build;
 pub mod terminal;
 

@@ -1,0 +1,211 @@
+//! `refscope bench`: timeit's flags, trustworthy statistics, A-vs-B verdicts.
+
+use crate::bench::{self, Options};
+use crate::error::Error;
+use crate::report::bench::{build, plot, render, Unit};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use pyo3::prelude::*;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Time statements like timeit, with a confidence interval and an A-vs-B verdict",
+    long_about = "Time one or more statements the way `python -m timeit` does (its Timer, GC off while \
+timing), in several fresh processes, until the median is known to ±PRECISION or the time budget is \
+spent. Prints the median with its 95% confidence interval, IQR, min and the number of samples; with \
+several statements, each is compared with the first (measured interleaved in the same processes) and \
+given a verdict.\n\nUnlike timeit, several STMT arguments are separate statements to compare, not \
+lines of one: give a multi-line statement as one argument (newlines, or `;` between simple \
+statements). -s may be repeated; its parts are joined as lines, as timeit does.",
+    after_help = "Examples:\n  refscope bench 'sum(range(1000))'\n  refscope bench -s 'xs = list(range(1000))' '[x*x for x in xs]' $'out = []\\nfor x in xs: out.append(x*x)'\n  refscope bench -n 10000 -r 30 -u usec 'str(12345)'\n  refscope bench --precision 0.5 --time-budget 10 --json out.json --plot out.svg 'sorted(data)' -s 'import random; data = random.sample(range(10**5), 10**5)'"
+)]
+pub struct BenchArgs {
+    /// Setup run once per sample before the loop (repeatable; joined as lines)
+    #[arg(short, long, value_name = "SETUP")]
+    setup: Vec<String>,
+    /// Loops per sample (default: calibrated so one sample takes about 20 ms)
+    #[arg(short, long, value_name = "N")]
+    number: Option<u64>,
+    /// Samples per statement (default: until the interval reaches --precision)
+    #[arg(short, long, value_name = "N")]
+    repeat: Option<u32>,
+    /// Time unit of the table: nsec, usec, msec or sec
+    #[arg(short, long, value_name = "UNIT")]
+    unit: Option<String>,
+    /// Measure CPU time of the process (time.process_time) instead of wall time
+    #[arg(short, long)]
+    process: bool,
+    /// Also print every sample
+    #[arg(short, long)]
+    verbose: bool,
+    /// Stop sampling after about SECONDS even if the precision is not reached
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0, allow_negative_numbers = true)]
+    time_budget: f64,
+    /// Wanted half-width of each 95% interval, in percent of the median
+    #[arg(long, value_name = "PERCENT", default_value_t = 1.0, allow_negative_numbers = true)]
+    precision: f64,
+    /// Keep the garbage collector on while timing (timeit turns it off)
+    #[arg(long)]
+    gc: bool,
+    /// Also write the report, every sample included, as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also draw the samples of every statement as an SVG to FILE
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Statements to time (default: pass)
+    #[arg(value_name = "STMT")]
+    stmts: Vec<String>,
+}
+
+/// Compiles each statement and the setup as timeit would, so syntax errors stop here.
+pub fn check(py: Python<'_>, opts: &Options) -> Result<(), Error> {
+    let timeit = py.import("timeit").map_err(|e| Error::Internal(e.to_string()))?;
+    let detail = |e: PyErr| -> String {
+        py.import("traceback")
+            .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
+            .and_then(|l| l.extract::<Vec<String>>())
+            .map(|l| l.concat().trim_end().to_string())
+            .unwrap_or_else(|_| e.to_string())
+    };
+    if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1(("pass", &opts.setup))) {
+        return Err(Error::BenchSyntax {
+            what: "the setup".into(),
+            detail: detail(e),
+        });
+    }
+    for (i, s) in opts.stmts.iter().enumerate() {
+        if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1((s, "pass"))) {
+            return Err(Error::BenchSyntax {
+                what: format!("statement {} (`{s}`)", bench::label(i)),
+                detail: detail(e),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn options(
+    setup: Vec<String>,
+    stmts: Vec<String>,
+    number: Option<u64>,
+    repeat: Option<u32>,
+    budget: f64,
+    precision_pct: f64,
+    gc: bool,
+    process: bool,
+) -> Result<Options, Error> {
+    if number == Some(0) {
+        return Err(Error::Usage("--number must be at least 1".into()));
+    }
+    if repeat == Some(0) {
+        return Err(Error::Usage("--repeat must be at least 1".into()));
+    }
+    if !(budget > 0.0 && budget.is_finite()) {
+        return Err(Error::Usage(format!(
+            "--time-budget must be a positive number of seconds, not `{budget}`"
+        )));
+    }
+    if !(precision_pct > 0.0 && precision_pct < 100.0) {
+        return Err(Error::Usage(format!(
+            "--precision must be a percentage between 0 and 100, not `{precision_pct}`"
+        )));
+    }
+    let setup = if setup.is_empty() {
+        "pass".to_string()
+    } else {
+        setup.join("\n")
+    };
+    let stmts = if stmts.is_empty() {
+        vec!["pass".to_string()]
+    } else {
+        stmts
+    };
+    Ok(Options {
+        stmts,
+        setup,
+        number,
+        repeat,
+        budget,
+        precision: precision_pct / 100.0,
+        gc,
+        process_time: process,
+    })
+}
+
+pub fn python_version(py: Python<'_>) -> String {
+    py.import("platform")
+        .and_then(|p| p.call_method0("python_version")?.extract())
+        .unwrap_or_default()
+}
+
+pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
+    let unit = match &a.unit {
+        None => None,
+        Some(u) => Some(
+            Unit::parse(u).ok_or_else(|| Error::Usage(format!("unknown unit `{u}`: use nsec, usec, msec or sec")))?,
+        ),
+    };
+    let opts = options(
+        a.setup,
+        a.stmts,
+        a.number,
+        a.repeat,
+        a.time_budget,
+        a.precision,
+        a.gc,
+        a.process,
+    )?;
+    check(py, &opts)?;
+    let open = |p: &Option<PathBuf>| -> Result<Option<std::fs::File>, Error> {
+        p.as_ref()
+            .map(|p| std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string())))
+            .transpose()
+    };
+    let (json_file, plot_file) = (open(&a.json)?, open(&a.plot)?);
+    let python: String = py
+        .import("sys")
+        .and_then(|s| s.getattr("executable")?.extract())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+
+    let bar = ProgressBar::new((opts.budget * 1000.0) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} sampling [{bar:30}] {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let samples = py.detach(|| {
+        bench::run(&python, &opts, |p| {
+            bar.set_position((p.elapsed * 1000.0) as u64);
+            let prec: Vec<String> = p
+                .precision
+                .iter()
+                .enumerate()
+                .map(|(i, x)| format!("{} ±{:.1}%", bench::label(i), x * 100.0))
+                .collect();
+            bar.set_message(format!(
+                "{:.1}/{:.0} s  {} processes  {}",
+                p.elapsed,
+                opts.budget,
+                p.processes,
+                prec.join("  ")
+            ));
+        })
+    });
+    bar.finish_and_clear();
+    let samples = samples?;
+    let rep = build(&samples, &opts, &python_version(py), false);
+    let mut out = anstream::stdout();
+    let _ = out.write_all(render(&rep, unit, a.verbose).as_bytes());
+    if let (Some(mut f), Some(p)) = (json_file, &a.json) {
+        f.write_all(rep.to_json().as_bytes())
+            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    }
+    if let (Some(mut f), Some(p)) = (plot_file, &a.plot) {
+        f.write_all(plot(&rep).as_bytes())
+            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    }
+    Ok(0)
+}

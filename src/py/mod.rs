@@ -1,0 +1,186 @@
+//! What Python code calls: thin wrappers over the engine; no logic of their own beyond choosing
+//! worker processes (strings) or this process (callables) for `bench`.
+
+use crate::bench::{self as engine, Options, Samples, Stop};
+use crate::cli::bench as cli_bench;
+use crate::report::bench::{build, plot, render, BenchReport};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+/// The result of `refscope.bench`: prints as the terminal table, renders as HTML in notebooks.
+#[pyclass(module = "refscope", frozen)]
+pub struct BenchResult {
+    report: BenchReport,
+}
+
+#[pymethods]
+impl BenchResult {
+    /// Median seconds per loop of the first statement.
+    #[getter]
+    fn median(&self) -> f64 {
+        self.report.statements[0].median
+    }
+
+    /// (low, high) 95% confidence interval of the first statement's median, in seconds.
+    #[getter]
+    fn ci(&self) -> (f64, f64) {
+        let s = &self.report.statements[0];
+        (s.ci_low, s.ci_high)
+    }
+
+    /// One sentence per statement after the first: how it compares with the first.
+    #[getter]
+    fn verdicts(&self) -> Vec<String> {
+        self.report.comparisons.iter().map(|c| c.text.clone()).collect()
+    }
+
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.report.warnings.iter().map(|w| w.message.clone()).collect()
+    }
+
+    /// The whole report, every sample included, as a dict (the `--json` schema).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?.call_method1("loads", (self.report.to_json(),))
+    }
+
+    fn to_json(&self) -> String {
+        self.report.to_json()
+    }
+
+    /// The samples drawn as a self-contained SVG.
+    fn plot_svg(&self) -> String {
+        plot(&self.report)
+    }
+
+    fn __repr__(&self) -> String {
+        anstream::adapter::strip_str(&render(&self.report, None, false)).to_string()
+    }
+
+    fn _repr_html_(&self) -> String {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        format!("<pre>{}</pre>{}", esc(&self.__repr__()), plot(&self.report))
+    }
+}
+
+fn text(o: &Bound<'_, PyAny>) -> Option<String> {
+    o.cast::<PyString>().ok().map(|s| s.to_string())
+}
+
+/// Times statements as `refscope bench` does. Strings run in fresh worker processes; callables
+/// (which cannot move to another process) are timed in this process, in rounds.
+#[pyfunction]
+#[pyo3(signature = (*stmts, setup = None, number = None, repeat = None, time_budget = 3.0, precision = 1.0, gc = false, process_time = false))]
+#[allow(clippy::too_many_arguments)]
+pub fn bench(
+    py: Python<'_>,
+    stmts: Vec<Bound<'_, PyAny>>,
+    setup: Option<Bound<'_, PyAny>>,
+    number: Option<u64>,
+    repeat: Option<u32>,
+    time_budget: f64,
+    precision: f64,
+    gc: bool,
+    process_time: bool,
+) -> PyResult<BenchResult> {
+    let setup = setup.unwrap_or_else(|| PyString::new(py, "pass").into_any());
+    let stmts = if stmts.is_empty() {
+        vec![PyString::new(py, "pass").into_any()]
+    } else {
+        stmts
+    };
+    let names: Vec<Option<String>> = stmts.iter().map(text).collect();
+    let shown: Vec<String> = stmts
+        .iter()
+        .zip(&names)
+        .map(|(s, n)| {
+            n.clone()
+                .unwrap_or_else(|| s.repr().map(|r| r.to_string()).unwrap_or_default())
+        })
+        .collect();
+    let strings = names.iter().all(Option::is_some) && text(&setup).is_some();
+    let setup_text = text(&setup).unwrap_or_else(|| "<callable>".into());
+    let opts = cli_bench::options(
+        vec![setup_text],
+        shown,
+        number,
+        repeat,
+        time_budget,
+        precision,
+        gc,
+        process_time,
+    )?;
+    let version = cli_bench::python_version(py);
+    if strings {
+        cli_bench::check(py, &opts)?;
+        let python: String = py.import("sys")?.getattr("executable")?.extract()?;
+        let samples = py.detach(|| engine::run(&python, &opts, |_| {}))?;
+        return Ok(BenchResult {
+            report: build(&samples, &opts, &version, false),
+        });
+    }
+    let timers = engine::worker::timers(py, &stmts, &setup, gc, process_time)?;
+    let samples = in_process(py, &timers, &opts)?;
+    Ok(BenchResult {
+        report: build(&samples, &opts, &version, true),
+    })
+}
+
+/// The same rounds as worker processes, in this process.
+fn in_process(py: Python<'_>, timers: &[Bound<'_, PyAny>], opts: &Options) -> Result<Samples, crate::error::Error> {
+    let k = timers.len();
+    let started = std::time::Instant::now();
+    let mut s = Samples {
+        measured: vec![Vec::new(); k],
+        warmups: vec![Vec::new(); k],
+        ..Default::default()
+    };
+    let mut job = engine::Job {
+        stmts: opts.stmts.clone(),
+        setup: opts.setup.clone(),
+        loops: opts.number.map(|n| vec![n; k]),
+        samples: opts.repeat.map(|r| r.min(4)).unwrap_or(4),
+        warmups: 1,
+        gc: opts.gc,
+        process_time: opts.process_time,
+        sample_seconds: 0.02,
+    };
+    let stop = loop {
+        for m in s.measured.iter_mut() {
+            m.push(Vec::new());
+        }
+        let mut failure = None;
+        engine::worker::sample(py, timers, &job, &mut |m| {
+            if let Err(e) = s.take(m, &opts.stmts) {
+                failure.get_or_insert(e);
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        s.processes += 1;
+        if job.loops.is_none() {
+            job.loops = Some(s.loops.clone());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        if let Some(r) = opts.repeat {
+            if s.processes * job.samples >= r {
+                break Stop::Repeat;
+            }
+            continue;
+        }
+        let precise = (0..k).all(|i| crate::stats::summarize(&s.flat(i)).rel_half_width() <= opts.precision);
+        if s.processes >= engine::MIN_PROCESSES && precise {
+            break Stop::Precision;
+        }
+        if elapsed >= opts.budget {
+            break Stop::Budget;
+        }
+    };
+    if s.loops.is_empty() {
+        s.loops = job.loops.unwrap_or_default();
+    }
+    s.wall_seconds = started.elapsed().as_secs_f64();
+    s.stop = Some(stop);
+    Ok(s)
+}
