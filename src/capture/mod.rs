@@ -17,9 +17,11 @@ pub const MAGIC: [u8; 8] = *b"RFSCOPE1";
 pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_SIZE: usize = 4096;
 pub const LOG_CAPACITY: usize = 32 << 20;
-/// Counter slots: each holds two u64 (a line's hits and ticks, or a function's calls and ticks).
+/// Counter slots: each holds three u64: a line's hits, ticks and self ticks, or a function's
+/// calls, ticks and self ticks.
 pub const SLOT_CAPACITY: usize = 2 << 20;
-pub const SLOT_SIZE: usize = 16;
+pub const SLOT_WORDS: usize = 3;
+pub const SLOT_SIZE: usize = 8 * SLOT_WORDS;
 pub const FILE_SIZE: usize = HEADER_SIZE + LOG_CAPACITY + SLOT_CAPACITY * SLOT_SIZE;
 pub const NO_SLOT: u32 = u32::MAX;
 
@@ -90,14 +92,15 @@ mod tests {
         let s = w.new_slot();
         let c = w.counters();
         unsafe {
-            *c.add(2 * s as usize) += 5;
-            *c.add(2 * s as usize + 1) += 99;
+            *c.add(SLOT_WORDS * s as usize) += 5;
+            *c.add(SLOT_WORDS * s as usize + 1) += 99;
+            *c.add(SLOT_WORDS * s as usize + 2) += 42;
         }
         w.set_flag(FLAG_FINISHED);
         let cap = Reader::parse(&std::fs::read(&path).unwrap());
         std::fs::remove_file(&path).unwrap();
         assert_eq!(cap.records, vec![rec]);
-        assert_eq!(cap.counters, vec![[5, 99]]);
+        assert_eq!(cap.counters, vec![[5, 99, 42]]);
         assert_eq!(cap.flags, FLAG_FINISHED);
         assert!(cap.started);
     }

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Default, Clone)]
 pub struct Capture {
     pub records: Vec<Record>,
-    /// Two counters per slot, as the worker left them.
-    pub counters: Vec<[u64; 2]>,
+    /// Three counters per slot, as the worker left them.
+    pub counters: Vec<[u64; SLOT_WORDS]>,
     pub flags: u32,
     pub last_line: Option<u32>,
     pub start_ticks: u64,
@@ -50,7 +50,9 @@ impl Reader {
             let at = base + i * 8;
             u64::from_ne_bytes(bytes[at..at + 8].try_into().unwrap())
         };
-        let counters = (0..slots).map(|s| [word(2 * s), word(2 * s + 1)]).collect();
+        let counters = (0..slots)
+            .map(|s| std::array::from_fn(|w| word(SLOT_WORDS * s + w)))
+            .collect();
         let last = h.last_line.load(Ordering::Relaxed);
         Capture {
             records,

@@ -67,7 +67,7 @@ impl Writer {
         slot
     }
 
-    /// Base of the counters: slot `s` is `[base + 2s, base + 2s + 1]`.
+    /// Base of the counters: slot `s` is the SLOT_WORDS words from `base + SLOT_WORDS * s`.
     pub fn counters(&mut self) -> *mut u64 {
         // SAFETY: in bounds by FILE_SIZE; 8-aligned because HEADER_SIZE and LOG_CAPACITY are.
         unsafe { self.map.as_mut_ptr().add(HEADER_SIZE + LOG_CAPACITY) as *mut u64 }

@@ -88,19 +88,20 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             Record::NoModule { .. } => {}
         }
     }
-    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0, 0]);
+    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0; 3]);
     let ns = |ticks: u64| run.calibration.ns(ticks);
 
     let mut per_file: BTreeMap<u32, Vec<Line>> = BTreeMap::new();
     let mut line_events = 0;
     for (slot, (file, line)) in &lines {
-        let [hits, ticks] = counter(*slot);
+        let [hits, ticks, own] = counter(*slot);
         line_events += hits;
         if hits > 0 || ticks > 0 {
             per_file.entry(*file).or_default().push(Line {
                 line: *line,
                 hits,
                 time_ns: ns(ticks),
+                self_ns: ns(own),
                 source: String::new(),
             });
         }
@@ -138,7 +139,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 qualname,
                 line,
             } => {
-                let [calls, ticks] = counter(*slot);
+                let [calls, ticks, own] = counter(*slot);
                 (calls > 0 || ticks > 0).then(|| Function {
                     name: name.clone(),
                     qualname: qualname.clone(),
@@ -146,6 +147,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                     line: *line,
                     calls,
                     total_ns: ns(ticks),
+                    self_ns: ns(own),
                 })
             }
             _ => None,
@@ -275,7 +277,7 @@ mod tests {
                     line: 3,
                 },
             ],
-            counters: vec![[1, 2000], [1, 500], [3, 1500], [0, 0]],
+            counters: vec![[1, 2000, 600], [1, 500, 500], [3, 1500, 100], [0, 0, 0]],
             flags,
             last_line: Some(2),
             start_ticks: 100,
@@ -307,13 +309,20 @@ mod tests {
         assert_eq!(r.line_events, 4);
         assert_eq!(r.files.len(), 1);
         assert_eq!(r.files[0].display, "a.py");
-        let rows: Vec<_> = r.files[0].lines.iter().map(|l| (l.line, l.hits, l.time_ns)).collect();
+        let rows: Vec<_> = r.files[0]
+            .lines
+            .iter()
+            .map(|l| (l.line, l.hits, l.time_ns, l.self_ns))
+            .collect();
         assert_eq!(
             rows,
-            vec![(1, 1, 250), (2, 3, 750)],
+            vec![(1, 1, 250, 250), (2, 3, 750, 50)],
             "lines that never ran are left out"
         );
-        assert_eq!((r.functions[0].calls, r.functions[0].total_ns), (1, 1000));
+        assert_eq!(
+            (r.functions[0].calls, r.functions[0].total_ns, r.functions[0].self_ns),
+            (1, 1000, 300)
+        );
         assert!(!r.outcome.partial);
     }
 

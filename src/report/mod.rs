@@ -88,6 +88,8 @@ pub struct Line {
     /// Time from this line's events to the next event in the same frame, callees included,
     /// not counted again while the same line is already running further up the stack.
     pub time_ns: u64,
+    /// Time of the line itself: `time_ns` minus the time of traced (your) code it called.
+    pub self_ns: u64,
     pub source: String,
 }
 
@@ -100,6 +102,8 @@ pub struct Function {
     pub calls: u64,
     /// Time inside the function, callees included, recursion counted once.
     pub total_ns: u64,
+    /// Time in the function's own lines: `total_ns` minus the traced (your) code it called.
+    pub self_ns: u64,
 }
 
 impl Report {
@@ -127,10 +131,11 @@ pub(crate) mod sample {
             "",
             "print(fib(20))",
         ];
-        let line = |line: u32, hits: u64, time_ns: u64| Line {
+        let line = |line: u32, hits: u64, time_ns: u64, self_ns: u64| Line {
             line,
             hits,
             time_ns,
+            self_ns,
             source: src[line as usize - 1].to_string(),
         };
         Report {
@@ -171,11 +176,11 @@ pub(crate) mod sample {
                 path: "/work/fib.py".into(),
                 display: "fib.py".into(),
                 lines: vec![
-                    line(1, 1, 400),
-                    line(2, 21_891, 900_000),
-                    line(3, 10_946, 310_000),
-                    line(4, 10_945, 11_200_000),
-                    line(11, 1, 11_900_000),
+                    line(1, 1, 400, 400),
+                    line(2, 21_891, 900_000, 900_000),
+                    line(3, 10_946, 310_000, 310_000),
+                    line(4, 10_945, 11_200_000, 9_700_000),
+                    line(11, 1, 11_900_000, 10_000),
                 ],
                 source: src.iter().map(|s| s.to_string()).collect(),
             }],
@@ -187,6 +192,7 @@ pub(crate) mod sample {
                     line: 1,
                     calls: 1,
                     total_ns: 11_950_000,
+                    self_ns: 50_000,
                 },
                 Function {
                     name: "fib".into(),
@@ -195,6 +201,7 @@ pub(crate) mod sample {
                     line: 1,
                     calls: 21_891,
                     total_ns: 11_890_000,
+                    self_ns: 11_890_000,
                 },
             ],
         }

@@ -84,47 +84,52 @@ pub fn render(r: &Report, opts: &Options) -> String {
         r.python.version
     );
     outcome(&mut o, r);
+    let blank = |o: &mut String, n: u32, src: &str| {
+        let _ = writeln!(
+            o,
+            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}",
+            "", "", "", "", ""
+        );
+    };
 
     for f in &r.files {
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
         let _ = writeln!(
             o,
-            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}",
-            "Line", "Hits", "Time", "Per hit", "% run"
+            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}",
+            "Line", "Hits", "Time", "Self", "Per hit", "% run"
         );
-        let mut shown = f.lines.iter().peekable();
         let mut prev: Option<u32> = None;
-        while let Some(l) = shown.next() {
+        for l in &f.lines {
             if let Some(p) = prev {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
-                        let src = f.source.get(n as usize - 1).map(String::as_str).unwrap_or("");
-                        let _ = writeln!(
-                            o,
-                            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}",
-                            "", "", "", ""
+                        blank(
+                            &mut o,
+                            n,
+                            f.source.get(n as usize - 1).map(String::as_str).unwrap_or(""),
                         );
                     }
                 } else if gap > 0 {
                     let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
                 }
             }
-            let p = pct(l.time_ns, wall);
             let per = if l.hits > 0 {
                 fmt_ns(l.time_ns / l.hits)
             } else {
                 String::new()
             };
-            let st = heat(p);
+            let st = heat(pct(l.self_ns, wall));
             let _ = writeln!(
                 o,
-                "{st}{:>6} {:>10} {:>10} {:>10} {:>6.1}%  {}{st:#}",
+                "{st}{:>6} {:>10} {:>10} {:>10} {:>10} {:>6.1}%  {}{st:#}",
                 l.line,
                 thousands(l.hits),
                 fmt_ns(l.time_ns),
+                fmt_ns(l.self_ns),
                 per,
-                p,
+                pct(l.time_ns, wall),
                 l.source
             );
             prev = Some(l.line);
@@ -134,16 +139,15 @@ pub fn render(r: &Report, opts: &Options) -> String {
     if !r.functions.is_empty() {
         let _ = writeln!(
             o,
-            "\n{HEAD}Functions{HEAD:#} {DIM}(time includes callees; recursion counted once){DIM:#}"
+            "\n{HEAD}Functions{HEAD:#} {DIM}(total includes callees, recursion counted once; self excludes your code it called){DIM:#}"
         );
         let _ = writeln!(
             o,
-            "{BOLD}{:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}",
-            "Calls", "Total", "Per call", "% run"
+            "{BOLD}{:>10} {:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}",
+            "Calls", "Total", "Self", "Per call", "% run"
         );
         for f in r.functions.iter().take(opts.top.max(10) * 2) {
-            let p = pct(f.total_ns, wall);
-            let st = heat(p);
+            let st = heat(pct(f.self_ns, wall));
             let per = if f.calls > 0 {
                 fmt_ns(f.total_ns / f.calls)
             } else {
@@ -151,11 +155,12 @@ pub fn render(r: &Report, opts: &Options) -> String {
             };
             let _ = writeln!(
                 o,
-                "{st}{:>10} {:>10} {:>10} {:>6.1}%{st:#}  {} {DIM}{}:{}{DIM:#}",
+                "{st}{:>10} {:>10} {:>10} {:>10} {:>6.1}%{st:#}  {} {DIM}{}:{}{DIM:#}",
                 thousands(f.calls),
                 fmt_ns(f.total_ns),
+                fmt_ns(f.self_ns),
                 per,
-                p,
+                pct(f.total_ns, wall),
                 f.qualname,
                 f.file,
                 f.line
@@ -169,22 +174,26 @@ pub fn render(r: &Report, opts: &Options) -> String {
         .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
         .collect();
     hot.sort_by(|a, b| {
-        b.1.time_ns
-            .cmp(&a.1.time_ns)
+        b.1.self_ns
+            .cmp(&a.1.self_ns)
             .then(a.0.display.cmp(&b.0.display))
             .then(a.1.line.cmp(&b.1.line))
     });
     if !hot.is_empty() && opts.top > 0 {
-        let _ = writeln!(o, "\n{HEAD}Hottest lines{HEAD:#}");
+        let _ = writeln!(
+            o,
+            "\n{HEAD}Hottest lines{HEAD:#} {DIM}(by self time: the line itself, not your code it called){DIM:#}"
+        );
         for (i, (f, l)) in hot.iter().take(opts.top).enumerate() {
-            let p = pct(l.time_ns, wall);
+            let p = pct(l.self_ns, wall);
             let st = heat(p);
             let _ = writeln!(
                 o,
-                "{:>3}. {st}{} {:>6.1}% {:>10}{st:#} {:>10} hits  {BOLD}{}:{}{BOLD:#}  {}",
+                "{:>3}. {st}{} {:>6.1}% {:>10}{st:#} {DIM}of {:>10}{DIM:#} {:>12} hits  {BOLD}{}:{}{BOLD:#}  {}",
                 i + 1,
                 bar(p, 10),
                 p,
+                fmt_ns(l.self_ns),
                 fmt_ns(l.time_ns),
                 thousands(l.hits),
                 f.display,

@@ -58,8 +58,12 @@ struct Frame {
     line: u32,
     line_t0: u64,
     line_ov0: u64,
+    /// Time of traced callees during the current line (subtracted for its self time).
+    line_child: u64,
     call_t0: u64,
     call_ov0: u64,
+    /// Time of traced callees during this call (subtracted for the function's self time).
+    call_child: u64,
 }
 
 pub struct ThreadState {
@@ -306,7 +310,7 @@ impl Tracer {
     #[inline(always)]
     fn add(&self, slot: u32, which: usize, v: u64) {
         // SAFETY: slot < SLOT_CAPACITY, so the word is inside the mapping.
-        unsafe { *self.counters.add(2 * slot as usize + which) += v };
+        unsafe { *self.counters.add(crate::capture::SLOT_WORDS * slot as usize + which) += v };
     }
 
     #[inline(always)]
@@ -333,6 +337,8 @@ impl Tracer {
             return;
         }
         let dt = t.wrapping_sub(f.line_t0).saturating_sub(ts.overhead - f.line_ov0);
+        let own = dt.saturating_sub(std::mem::take(&mut f.line_child));
+        self.add(slot, 2, own);
         if ts.close(slot) {
             self.add(slot, 1, dt);
         }
@@ -351,8 +357,10 @@ impl Tracer {
             line: NO_SLOT,
             line_t0: t,
             line_ov0: 0,
+            line_child: 0,
             call_t0: t,
             call_ov0: ts.overhead,
+            call_child: 0,
         });
         if let Some(line) = line {
             let s = self.line_slot(code, line);
@@ -396,8 +404,13 @@ impl Tracer {
             self.end_line(ts, t);
             let f = ts.stack.pop().unwrap();
             let slot = self.codes[f.code as usize].slot;
+            let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
+            self.add(slot, 2, dt.saturating_sub(f.call_child));
+            if let Some(caller) = ts.stack.last_mut() {
+                caller.line_child += dt;
+                caller.call_child += dt;
+            }
             if ts.close(slot) {
-                let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
                 self.add(slot, 1, dt);
             }
         }

@@ -32,11 +32,13 @@ def redact(report: dict) -> dict:
         assert f["path"].startswith(str(SCRIPTS) + "/"), f["path"]
         f["path"] = "<tests/scripts>" + f["path"][len(str(SCRIPTS)) :]
         for line in f["lines"]:
-            assert isinstance(line["time_ns"], int) and line["time_ns"] >= 0
-            line["time_ns"] = REDACTED
+            for key in ("time_ns", "self_ns"):
+                assert isinstance(line[key], int) and line[key] >= 0
+                line[key] = REDACTED
     for fn in r["functions"]:
-        assert isinstance(fn["total_ns"], int) and fn["total_ns"] >= 0
-        fn["total_ns"] = REDACTED
+        for key in ("total_ns", "self_ns"):
+            assert isinstance(fn[key], int) and fn[key] >= 0
+            fn[key] = REDACTED
     r["functions"].sort(key=lambda fn: (fn["file"], fn["line"], fn["name"]))
     return r
 

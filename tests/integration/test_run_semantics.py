@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import SCRIPTS, functions_by_name, line_hits, line_of, script_file
+from conftest import SCRIPTS, functions_by_name, line_hits, line_of, run_with_json, script_file
 
 SLEPT_NS = 300_000_000  # suspended_gen.py and async_sleep.py each sleep 0.3 s in total
 NEAR_ZERO_NS = 100_000_000  # far below that: what a few cheap lines can take even on a slow CI
@@ -182,3 +182,17 @@ def test_script_run_through_a_symlink_is_traced(refscope_json, tmp_path):
     [f] = report["files"]
     hits = {l["line"]: l["hits"] for l in f["lines"]}
     assert hits[line_of("loops.py", "total += j")] == 435
+
+
+def test_self_time_excludes_your_code_it_called(tmp_path):
+    # `main()` calls recursion: its line's self time is a sliver of its total; the recursive
+    # function's self time is its whole total (it calls only itself); selves add up to at most the run.
+    _, rep = run_with_json(tmp_path, ["recursion.py"])
+    lines = [l for f in rep["files"] for l in f["lines"]]
+    assert all(l["self_ns"] <= l["time_ns"] for l in lines)
+    assert sum(l["self_ns"] for l in lines) <= rep["wall_ns"]
+    funcs = {f["qualname"]: f for f in rep["functions"]}
+    module = funcs["<module>"]
+    assert module["self_ns"] < 0.5 * module["total_ns"], module
+    for f in rep["functions"]:
+        assert f["self_ns"] <= f["total_ns"] + 1000, f
