@@ -27,6 +27,8 @@ pub enum Error {
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
+    #[error("the {what} failed:\n{detail}")]
+    Code { what: String, detail: String },
     #[error("statement {label} (`{stmt}`) raised {error}")]
     BenchStatement { label: String, stmt: String, error: String },
     #[error("the setup raised {0}")]
@@ -58,6 +60,7 @@ impl Error {
             Error::BenchSyntax { .. } => {
                 "quote each statement as one argument; use `;` or newlines between lines".into()
             }
+            Error::Code { .. } => "names the expression uses must be defined by --setup (-s)".into(),
             Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),

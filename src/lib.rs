@@ -9,6 +9,7 @@ mod clock;
 mod cpython;
 mod error;
 mod launcher;
+mod objects;
 mod py;
 mod report;
 mod stats;
@@ -25,5 +26,9 @@ fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bench::worker::_bench_worker, m)?)?;
     m.add_function(wrap_pyfunction!(py::bench, m)?)?;
     m.add_class::<py::BenchResult>()?;
+    m.add_function(wrap_pyfunction!(py::size, m)?)?;
+    m.add_function(wrap_pyfunction!(py::whois, m)?)?;
+    m.add_function(wrap_pyfunction!(py::paths, m)?)?;
+    m.add_class::<py::SizeResult>()?;
     Ok(())
 }

@@ -1,5 +1,5 @@
 """refscope: see what your Python code does to memory and time."""
 
-from refscope._refscope import BenchResult, __version__, bench, main
+from refscope._refscope import BenchResult, SizeResult, __version__, bench, main, paths, size, whois
 
-__all__ = ["BenchResult", "__version__", "bench", "main"]
+__all__ = ["BenchResult", "SizeResult", "__version__", "bench", "main", "paths", "size", "whois"]

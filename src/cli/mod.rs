@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod run;
+mod size;
 
 use crate::error::Error;
 use anstream::eprintln;
@@ -17,7 +18,7 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
     name = "refscope",
     version,
     about = "See what your Python code does to memory and time.",
-    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'"
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +29,7 @@ struct Cli {
 enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
+    Size(size::SizeArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -46,6 +48,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let result = match cli.command {
         Command::Run(args) => run::run(py, args, argv.1),
         Command::Bench(args) => bench::run(py, args),
+        Command::Size(args) => size::run(py, args),
     };
     match result {
         Ok(code) => code,

@@ -184,3 +184,101 @@ fn in_process(py: Python<'_>, timers: &[Bound<'_, PyAny>], opts: &Options) -> Re
     s.stop = Some(stop);
     Ok(s)
 }
+
+/// The result of `refscope.size`: prints as the terminal table.
+#[pyclass(module = "refscope", frozen)]
+pub struct SizeResult {
+    report: crate::report::size::SizeReport,
+}
+
+#[pymethods]
+impl SizeResult {
+    #[getter]
+    fn shallow(&self) -> u64 {
+        self.report.shallow
+    }
+    #[getter]
+    fn deep(&self) -> u64 {
+        self.report.deep
+    }
+    #[getter]
+    fn retained(&self) -> u64 {
+        self.report.retained
+    }
+    /// Objects counted in `deep`.
+    #[getter]
+    fn objects(&self) -> u64 {
+        self.report.objects
+    }
+    #[getter]
+    fn retained_objects(&self) -> u64 {
+        self.report.retained_objects
+    }
+    /// {type name: (count, deep bytes, retained bytes)}
+    #[getter]
+    fn by_type(&self) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+        self.report
+            .by_type
+            .iter()
+            .map(|t| (t.type_name.clone(), (t.count, t.bytes, t.retained_bytes)))
+            .collect()
+    }
+    /// [(path, type name, bytes)] of the largest objects inside.
+    #[getter]
+    fn largest(&self) -> Vec<(String, String, u64)> {
+        self.report
+            .largest
+            .iter()
+            .map(|p| (p.path.clone(), p.type_name.clone(), p.shallow))
+            .collect()
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("json")?
+            .call_method1("loads", (serde_json::to_string(&self.report).expect("serializes"),))
+    }
+    fn __repr__(&self) -> String {
+        anstream::adapter::strip_str(&crate::report::size::render(&self.report, 10)).to_string()
+    }
+}
+
+/// Shallow, deep and retained size of `obj` (see docs/sizes.md for what is counted).
+#[pyfunction]
+#[pyo3(signature = (obj, *, include_shared = false, top = 10))]
+pub fn size(py: Python<'_>, obj: Bound<'_, PyAny>, include_shared: bool, top: usize) -> PyResult<SizeResult> {
+    let what = obj.repr().map(|r| r.to_string()).unwrap_or_default();
+    let what: String = if what.chars().count() > 60 {
+        format!("{}…", what.chars().take(59).collect::<String>())
+    } else {
+        what
+    };
+    Ok(SizeResult {
+        report: crate::objects::measure(py, &obj, &what, include_shared, top)?,
+    })
+}
+
+/// The live object with this `id()` and what refers to it, or None when no live object has it.
+#[pyfunction]
+pub fn whois(py: Python<'_>, id: usize) -> PyResult<Option<Py<PyAny>>> {
+    let Some(obj) = crate::objects::find::by_id(py, id)? else {
+        return Ok(None);
+    };
+    let names = crate::objects::find::paths(py, &obj, 5)?;
+    let ns = py.import("types")?.getattr("SimpleNamespace")?;
+    let kw = pyo3::types::PyDict::new(py);
+    let p = obj.as_ptr();
+    // CPython's count, less the one reference this call holds; immortal objects have no count.
+    let count = (!unsafe { crate::cpython::is_immortal(p) }).then(|| unsafe { pyo3::ffi::Py_REFCNT(p) } - 1);
+    kw.set_item("refcount", count)?;
+    kw.set_item("obj", &obj)?;
+    kw.set_item("id", id)?;
+    kw.set_item("type", obj.get_type().name()?)?;
+    kw.set_item("paths", names)?;
+    Ok(Some(ns.call((), Some(&kw))?.unbind()))
+}
+
+/// Up to `limit` shortest reference paths from the program's roots to `obj`.
+#[pyfunction]
+#[pyo3(signature = (obj, limit = 3))]
+pub fn paths(py: Python<'_>, obj: Bound<'_, PyAny>, limit: usize) -> PyResult<Vec<String>> {
+    crate::objects::find::paths(py, &obj, limit)
+}

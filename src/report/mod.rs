@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod build;
+pub mod size;
 pub mod terminal;
 
 pub use build::{build, Ended, Run};

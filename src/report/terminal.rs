@@ -31,6 +31,19 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+pub fn fmt_bytes(b: u64) -> String {
+    let n = b as f64;
+    if b < 1024 {
+        format!("{b} B")
+    } else if b < 1024 * 1024 {
+        format!("{:.1} KiB", n / 1024.0)
+    } else if b < 1024 * 1024 * 1024 {
+        format!("{:.1} MiB", n / 1048576.0)
+    } else {
+        format!("{:.2} GiB", n / 1073741824.0)
+    }
+}
+
 fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

@@ -1,0 +1,91 @@
+//! `refscope size EXPR`: evaluate an expression (after a setup) and report its sizes.
+
+use crate::error::Error;
+use crate::report::size::render;
+use clap::Args;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Shallow, deep and retained size of a Python object, by type and largest parts",
+    long_about = "Run SETUP, evaluate EXPR and report its shallow size (sys.getsizeof), deep size (every \
+object reachable from it, each counted once) and retained size (what would be freed if it became \
+unreachable), with a breakdown by type and its largest parts. Classes, modules, functions and shared \
+singletons (None, small ints, immortal objects) are not counted unless --include-shared.",
+    after_help = "Examples:\n  refscope size '[1, 2, [3, 4], {\"a\": 10, \"b\": [11, 12]}]'\n  refscope size -s 'import json' 'json.loads(open(\"data.json\").read())'\n  refscope size -s 'xs = list(range(10**6))' xs --json sizes.json"
+)]
+pub struct SizeArgs {
+    /// Python code run first (repeatable; joined as lines)
+    #[arg(short, long, value_name = "SETUP")]
+    setup: Vec<String>,
+    /// Count classes, modules, functions and shared singletons too
+    #[arg(long)]
+    include_shared: bool,
+    /// How many types and largest parts to list
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top: usize,
+    /// Also write the report as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// The expression whose value is measured
+    #[arg(value_name = "EXPR")]
+    expr: String,
+}
+
+fn describe(py: Python<'_>, e: &PyErr) -> String {
+    py.import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
+        .and_then(|l| l.extract::<Vec<String>>())
+        .map(|l| l.concat().trim_end().to_string())
+        .unwrap_or_else(|_| e.to_string())
+}
+
+pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
+    let json_file = match &a.json {
+        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
+        None => None,
+    };
+    let builtins = py.import("builtins").map_err(|e| Error::Internal(e.to_string()))?;
+    let ns = PyDict::new(py);
+    let _ = ns.set_item("__name__", "__main__");
+    let _ = ns.set_item("__builtins__", &builtins);
+    let setup = a.setup.join("\n");
+    let compile = |src: &str, mode: &str, what: &str| -> Result<Bound<'_, PyAny>, Error> {
+        builtins
+            .getattr("compile")
+            .and_then(|c| c.call1((src, format!("<{what}>"), mode)))
+            .map_err(|e| Error::Code {
+                what: what.into(),
+                detail: describe(py, &e),
+            })
+    };
+    let setup_code = compile(&setup, "exec", "setup")?;
+    let expr_code = compile(&a.expr, "eval", "expression")?;
+    builtins
+        .getattr("exec")
+        .and_then(|f| f.call1((setup_code, &ns)))
+        .map_err(|e| Error::Code {
+            what: "setup".into(),
+            detail: describe(py, &e),
+        })?;
+    let value = builtins
+        .getattr("eval")
+        .and_then(|f| f.call1((expr_code, &ns)))
+        .map_err(|e| Error::Code {
+            what: "expression".into(),
+            detail: describe(py, &e),
+        })?;
+    let rep = crate::objects::measure(py, &value, &a.expr, a.include_shared, a.top)
+        .map_err(|e| Error::Internal(describe(py, &e)))?;
+    drop(value);
+    let mut out = anstream::stdout();
+    let _ = out.write_all(render(&rep, a.top).as_bytes());
+    if let (Some(mut f), Some(p)) = (json_file, &a.json) {
+        f.write_all(serde_json::to_string_pretty(&rep).expect("serializes").as_bytes())
+            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,148 @@
+//! Finding objects in the live heap: by id (never by dereferencing the number) and the shortest
+//! reference paths from the program's roots to an object.
+
+use super::referents;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+
+/// The live object whose `id()` is `id`: searched among the objects the collector tracks and
+/// the objects they refer to, so untracked objects (ints, strings) held by a container are found.
+pub fn by_id<'py>(py: Python<'py>, id: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let objects = py.import("gc")?.call_method0("get_objects")?.cast_into::<PyList>()?;
+    let mut scratch = Vec::new();
+    for o in objects.iter() {
+        if o.as_ptr() as usize == id {
+            return Ok(Some(o));
+        }
+        scratch.clear();
+        unsafe { referents(o.as_ptr(), &mut scratch) };
+        if let Some(&p) = scratch.iter().find(|&&p| p as usize == id) {
+            // SAFETY: `o` is alive and refers to `p`, so `p` is alive; we take a new reference.
+            return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, p) }));
+        }
+    }
+    Ok(None)
+}
+
+/// How `child` hangs off `parent`, as Python would write it.
+pub fn label(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> String {
+    let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+    if let Ok(d) = parent.cast::<PyDict>() {
+        for (k, v) in d.iter() {
+            if v.as_ptr() == child {
+                return format!("[{}]", repr(&k));
+            }
+            if k.as_ptr() == child {
+                return format!(" key {}", repr(&k));
+            }
+        }
+    }
+    if let Ok(l) = parent.cast::<PyList>() {
+        if let Some(i) = l.iter().position(|x| x.as_ptr() == child) {
+            return format!("[{i}]");
+        }
+    }
+    if let Ok(t) = parent.cast::<PyTuple>() {
+        if let Some(i) = t.iter().position(|x| x.as_ptr() == child) {
+            return format!("[{i}]");
+        }
+    }
+    // Slots and attributes: look only at what is already there (a missing instance dict is
+    // not created: reading `__dict__` would change the heap).
+    if let Ok(names) = parent
+        .get_type()
+        .getattr("__slots__")
+        .and_then(|s| s.extract::<Vec<String>>())
+    {
+        for n in names {
+            if parent.getattr(n.as_str()).map(|v| v.as_ptr() == child).unwrap_or(false) {
+                return format!(".{n}");
+            }
+        }
+    }
+    let _ = py;
+    let ty = unsafe { Bound::from_borrowed_ptr(py, child) }
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    format!(" -> {ty}")
+}
+
+/// Up to `limit` shortest reference paths from the roots (loaded modules, then the calling
+/// frames' locals) to `target`, written as expressions.
+pub fn paths(py: Python<'_>, target: &Bound<'_, PyAny>, limit: usize) -> PyResult<Vec<String>> {
+    let sys = py.import("sys")?;
+    let mut roots: Vec<(String, Bound<'_, PyAny>)> = Vec::new();
+    for (name, module) in sys.getattr("modules")?.cast_into::<PyDict>()?.iter() {
+        if let Ok(d) = module.getattr("__dict__") {
+            roots.push((name.extract::<String>().unwrap_or_default(), d));
+        }
+    }
+    let mut frame = sys.call_method1("_getframe", (0,)).ok();
+    while let Some(f) = frame {
+        if let Ok(locals) = f.getattr("f_locals") {
+            let name: String = f
+                .getattr("f_code")
+                .and_then(|c| c.getattr("co_name"))
+                .and_then(|n| n.extract())
+                .unwrap_or_default();
+            if !roots.iter().any(|r| r.1.is(&locals)) {
+                roots.push((format!("<locals of {name}()>"), locals));
+            }
+        }
+        frame = f.getattr("f_back").ok().filter(|b| !b.is_none());
+    }
+    let goal = target.as_ptr() as usize;
+    let mut found = Vec::new();
+    let mut parent: FxHashMap<usize, (usize, Option<String>)> = FxHashMap::default();
+    let mut queue = VecDeque::new();
+    for (name, d) in &roots {
+        let key = d.as_ptr() as usize;
+        if parent.insert(key, (0, Some(name.clone()))).is_none() {
+            queue.push_back(d.as_ptr());
+        }
+    }
+    let mut scratch = Vec::new();
+    while let Some(p) = queue.pop_front() {
+        scratch.clear();
+        unsafe { referents(p, &mut scratch) };
+        for &c in &scratch {
+            if c as usize == goal {
+                let mut chain = vec![(p as usize, c)];
+                let mut at = p as usize;
+                while let Some((up, None)) = parent.get(&at) {
+                    // SAFETY: every queued object is reachable from a root held alive above.
+                    chain.push((*up, at as *mut ffi::PyObject));
+                    at = *up;
+                }
+                let mut text = parent.get(&at).and_then(|(_, n)| n.clone()).unwrap_or_default();
+                for (par, child) in chain.iter().rev() {
+                    let par = unsafe { Bound::from_borrowed_ptr(py, *par as *mut ffi::PyObject) };
+                    let l = label(py, &par, *child);
+                    if par.is_instance_of::<PyDict>()
+                        && roots.iter().any(|r| r.1.as_ptr() as usize == par.as_ptr() as usize)
+                        && l.starts_with("['")
+                    {
+                        text.push_str(&format!(".{}", l.trim_start_matches("['").trim_end_matches("']")));
+                    } else {
+                        text.push_str(&l);
+                    }
+                }
+                found.push(text);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(c as usize) {
+                e.insert((p as usize, None));
+                queue.push_back(c);
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,123 @@
+//! The size report: shallow, deep and retained size of one object, by type, largest parts.
+
+use super::terminal::fmt_bytes;
+use anstyle::{AnsiColor, Style};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "refscope.size";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SizeReport {
+    pub schema: String,
+    pub schema_version: u32,
+    pub refscope_version: String,
+    pub python: String,
+    /// The expression or description of the object measured.
+    pub what: String,
+    pub type_name: String,
+    /// `sys.getsizeof(obj)`.
+    pub shallow: u64,
+    /// Every object reachable from it, each counted once (shared objects excluded unless asked).
+    pub deep: u64,
+    /// What would be freed if it became unreachable: objects reachable only through it.
+    pub retained: u64,
+    pub objects: u64,
+    pub retained_objects: u64,
+    pub include_shared: bool,
+    /// By type, largest deep bytes first.
+    pub by_type: Vec<TypeRow>,
+    /// The largest single objects inside it, with where they hang.
+    pub largest: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TypeRow {
+    pub type_name: String,
+    pub count: u64,
+    pub bytes: u64,
+    pub retained_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Part {
+    pub path: String,
+    pub type_name: String,
+    pub shallow: u64,
+}
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const HEAD: Style = AnsiColor::Cyan.on_default().bold();
+const BAR: Style = AnsiColor::Blue.on_default();
+
+fn bar(frac: f64, width: usize) -> String {
+    let n = (frac * width as f64).round() as usize;
+    format!("{:<width$}", "█".repeat(n.min(width)))
+}
+
+pub fn render(r: &SizeReport, top: usize) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{HEAD}refscope size{HEAD:#} {BOLD}{}{BOLD:#}  ·  {}  ·  Python {}",
+        r.what, r.type_name, r.python
+    );
+    let deep = r.deep.max(1) as f64;
+    let rows = [
+        ("shallow", r.shallow, "sys.getsizeof: the object alone".to_string()),
+        (
+            "deep",
+            r.deep,
+            format!("{} objects reachable from it, each counted once", r.objects),
+        ),
+        (
+            "retained",
+            r.retained,
+            format!("{} objects freed if it became unreachable", r.retained_objects),
+        ),
+    ];
+    for (name, v, what) in rows {
+        let _ = writeln!(
+            o,
+            "  {BOLD}{name:>8}{BOLD:#} {:>12}  {BAR}{}{BAR:#}  {DIM}{what}{DIM:#}",
+            fmt_bytes(v),
+            bar(v as f64 / deep, 30)
+        );
+    }
+    if !r.by_type.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{BOLD}{:>10} {:>12} {:>12}  {:<30}  type{BOLD:#}",
+            "count", "deep", "retained", ""
+        );
+        for t in r.by_type.iter().take(top) {
+            let _ = writeln!(
+                o,
+                "{:>10} {:>12} {:>12}  {BAR}{}{BAR:#}  {}",
+                t.count,
+                fmt_bytes(t.bytes),
+                fmt_bytes(t.retained_bytes),
+                bar(t.bytes as f64 / deep, 30),
+                t.type_name
+            );
+        }
+    }
+    if !r.largest.is_empty() {
+        let _ = writeln!(o, "\n{BOLD}Largest parts{BOLD:#}");
+        for p in r.largest.iter().take(top) {
+            let _ = writeln!(
+                o,
+                "{:>12}  {}  {DIM}{}{DIM:#}",
+                fmt_bytes(p.shallow),
+                p.path,
+                p.type_name
+            );
+        }
+    }
+    if !r.include_shared {
+        let _ = writeln!(o, "{DIM}Classes, modules, functions and shared singletons are not counted (--include-shared counts them).{DIM:#}");
+    }
+    o
+}
