@@ -29,27 +29,45 @@ pub fn by_id<'py>(py: Python<'py>, id: usize) -> PyResult<Option<Bound<'py, PyAn
 
 /// How `child` hangs off `parent`, as Python would write it.
 pub fn label(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> String {
+    labels(py, parent, child).into_iter().next().unwrap_or_default()
+}
+
+/// Every way `child` hangs off `parent` (a dict may hold it under several keys).
+pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> Vec<String> {
+    let mut out = Vec::new();
     let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
     if let Ok(d) = parent.cast::<PyDict>() {
         for (k, v) in d.iter() {
             if v.as_ptr() == child {
-                return format!("[{}]", repr(&k));
-            }
-            if k.as_ptr() == child {
-                return format!(" key {}", repr(&k));
+                out.push(format!("[{}]", repr(&k)));
+            } else if k.as_ptr() == child {
+                out.push(format!(" key {}", repr(&k)));
             }
         }
     }
     if let Ok(l) = parent.cast::<PyList>() {
-        if let Some(i) = l.iter().position(|x| x.as_ptr() == child) {
-            return format!("[{i}]");
-        }
+        out.extend(
+            l.iter()
+                .enumerate()
+                .filter(|(_, x)| x.as_ptr() == child)
+                .map(|(i, _)| format!("[{i}]")),
+        );
     }
     if let Ok(t) = parent.cast::<PyTuple>() {
-        if let Some(i) = t.iter().position(|x| x.as_ptr() == child) {
-            return format!("[{i}]");
-        }
+        out.extend(
+            t.iter()
+                .enumerate()
+                .filter(|(_, x)| x.as_ptr() == child)
+                .map(|(i, _)| format!("[{i}]")),
+        );
     }
+    if out.is_empty() {
+        out.push(label_other(py, parent, child));
+    }
+    out
+}
+
+fn label_other(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> String {
     // Slots and attributes: look only at what is already there (a missing instance dict is
     // not created: reading `__dict__` would change the heap).
     if let Ok(names) = parent
@@ -120,21 +138,29 @@ pub fn paths(py: Python<'_>, target: &Bound<'_, PyAny>, limit: usize) -> PyResul
                     at = *up;
                 }
                 let mut text = parent.get(&at).and_then(|(_, n)| n.clone()).unwrap_or_default();
-                for (par, child) in chain.iter().rev() {
+                let step = |par: &Bound<'_, PyAny>, l: String| {
+                    let is_root = roots.iter().any(|r| r.1.as_ptr() == par.as_ptr());
+                    if is_root && par.is_instance_of::<PyDict>() && l.starts_with("['") {
+                        format!(".{}", l.trim_start_matches("['").trim_end_matches("']"))
+                    } else {
+                        l
+                    }
+                };
+                let (last, above) = chain.split_first().expect("the chain has the found edge");
+                for (par, child) in above.iter().rev() {
                     let par = unsafe { Bound::from_borrowed_ptr(py, *par as *mut ffi::PyObject) };
                     let l = label(py, &par, *child);
-                    if par.is_instance_of::<PyDict>()
-                        && roots.iter().any(|r| r.1.as_ptr() as usize == par.as_ptr() as usize)
-                        && l.starts_with("['")
-                    {
-                        text.push_str(&format!(".{}", l.trim_start_matches("['").trim_end_matches("']")));
-                    } else {
-                        text.push_str(&l);
-                    }
+                    text.push_str(&step(&par, l));
                 }
-                found.push(text);
-                if found.len() >= limit {
-                    return Ok(found);
+                let par = unsafe { Bound::from_borrowed_ptr(py, last.0 as *mut ffi::PyObject) };
+                for l in labels(py, &par, last.1) {
+                    let full = format!("{text}{}", step(&par, l));
+                    if !found.contains(&full) {
+                        found.push(full);
+                    }
+                    if found.len() >= limit {
+                        return Ok(found);
+                    }
                 }
                 continue;
             }
