@@ -68,6 +68,7 @@ pub fn run(
     include: Vec<String>,
     all: bool,
     timeout: Option<f64>,
+    heap: Option<crate::worker::HeapPlan>,
 ) -> Result<Finished, Error> {
     let path = capture_path();
     let file = std::fs::OpenOptions::new()
@@ -81,6 +82,7 @@ pub fn run(
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     let job = Job {
+        heap,
         capture: path.display().to_string(),
         target,
         args,

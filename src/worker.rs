@@ -38,6 +38,16 @@ pub struct Job {
     pub cwd: String,
     pub include: Vec<String>,
     pub all: bool,
+    /// `refscope heap`: take a census at a line (or at exit).
+    #[serde(default)]
+    pub heap: Option<HeapPlan>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeapPlan {
+    /// (absolute path, line): census just before that line first runs; None: at exit.
+    pub at: Option<(String, u32)>,
+    pub top: usize,
 }
 
 #[pyfunction]
@@ -129,6 +139,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
 
     let mut tracer = Tracer::new(out, filter);
+    tracer.heap = job.heap.clone();
     if let Some(code) = cpython::current_code(py) {
         tracer.ignore_code(code.as_ptr());
     }
@@ -235,6 +246,9 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
     let Some(mut tr) = unsafe { TRACER.get() }.take() else {
         return Ok(());
     };
+    if tr.heap.as_ref().is_some_and(|h| h.at.is_none()) {
+        tr.census(py, "exit");
+    }
     with_thread(t, |ts| tr.close_all(ts, t));
     let h = tr.writer().header();
     h.end_ticks.store(t, Ordering::Relaxed);

@@ -71,6 +71,8 @@ pub enum Record {
     Line { slot: u32, file: u32, line: u32 },
     /// The worker found nothing to run (an unknown `-m` module) and exited without running it.
     NoModule { name: String },
+    /// A heap census (`refscope heap`), as the JSON of a `report::heap::HeapReport`.
+    Heap { report: String },
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
     Size(size::SizeArgs),
+    Heap(run::HeapArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -46,9 +47,10 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Err(e) => return clap_error(e),
     };
     let result = match cli.command {
-        Command::Run(args) => run::run(py, args, argv.1),
+        Command::Run(args) => run::run(py, args, argv.1.clone()),
         Command::Bench(args) => bench::run(py, args),
         Command::Size(args) => size::run(py, args),
+        Command::Heap(args) => run::heap(py, args, argv.1),
     };
     match result {
         Ok(code) => code,

@@ -51,12 +51,12 @@ pub struct RunArgs {
 }
 
 /// Options of `refscope run` that take a value, for finding where the program's own args begin.
-const VALUE_FLAGS: &[&str] = &["--json", "--timeout", "--include", "--top"];
+const VALUE_FLAGS: &[&str] = &["--json", "--timeout", "--include", "--top", "--at"];
 
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
 pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
-    if argv.get(1).map(String::as_str) != Some("run") {
+    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap")) {
         return (argv, vec![]);
     }
     let mut i = 2;
@@ -156,7 +156,50 @@ fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown:
     }
 }
 
+#[derive(Args, Debug)]
+#[command(
+    about = "Run a Python program and take a census of its live objects at a line or at exit",
+    long_about = "Run a program as `refscope run` does and, just before FILE:LINE first runs (or at exit), count \
+every live object by type with its size, and measure the globals of your modules by the memory each \
+alone keeps alive (its retained size), largest first.",
+    after_help = "Examples:\n  refscope heap app.py                     census at exit\n  refscope heap --at app.py:42 app.py      just before line 42 first runs\n  refscope heap --json heap.json -m mypkg.cli serve"
+)]
+pub struct HeapArgs {
+    /// Take the census just before FILE:LINE first runs (default: at exit)
+    #[arg(long, value_name = "FILE:LINE")]
+    at: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+pub fn heap(py: Python<'_>, args: HeapArgs, program_args: Vec<String>) -> Result<i32, Error> {
+    let at = match &args.at {
+        None => None,
+        Some(spec) => {
+            let bad = || Error::Usage(format!("--at takes FILE:LINE, e.g. app.py:42, not `{spec}`"));
+            let (file, line) = spec.rsplit_once(':').ok_or_else(bad)?;
+            let line: u32 = line.parse().map_err(|_| bad())?;
+            if !Path::new(file).is_file() {
+                return Err(Error::NoSuchFile(file.into()));
+            }
+            let abs = std::path::absolute(file).map_err(|e| Error::Unreadable(file.into(), e.to_string()))?;
+            Some((abs.display().to_string(), line))
+        }
+    };
+    let top = args.run.top;
+    run_with(py, args.run, program_args, Some(crate::worker::HeapPlan { at, top }))
+}
+
 pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i32, Error> {
+    run_with(py, args, program_args, None)
+}
+
+fn run_with(
+    py: Python<'_>,
+    args: RunArgs,
+    program_args: Vec<String>,
+    heap: Option<crate::worker::HeapPlan>,
+) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t.is_finite()) {
@@ -206,6 +249,7 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
             args.include.clone(),
             args.all,
             args.timeout,
+            heap.clone(),
         )
     })?;
     if let Some(refused) = fin.capture.refused() {
@@ -228,6 +272,38 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
             code: code.as_deref(),
         },
     );
+    if let Some(plan) = &heap {
+        let found = fin.capture.records.iter().find_map(|r| match r {
+            crate::capture::Record::Heap { report } => {
+                serde_json::from_str::<crate::report::heap::HeapReport>(report).ok()
+            }
+            _ => None,
+        });
+        let Some(h) = found else {
+            let at = plan
+                .at
+                .as_ref()
+                .map(|(f, l)| format!("{f}:{l}"))
+                .unwrap_or_else(|| "exit".into());
+            return Err(Error::Usage(format!(
+                "no census was taken: the program never reached {at} (it ended: {})",
+                rep.outcome.description
+            )));
+        };
+        let mut out = anstream::stdout();
+        if !args.quiet {
+            let _ = out.write_all(crate::report::heap::render(&h, args.top).as_bytes());
+        }
+        if let (Some(mut f), Some(p)) = (json_file, &args.json) {
+            f.write_all(serde_json::to_string_pretty(&h).expect("serializes").as_bytes())
+                .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+        }
+        return Ok(match fin.ended {
+            Ended::Exited(c) => c,
+            Ended::Signalled(s) => 128 + s,
+            Ended::TimedOut(_) => 124,
+        });
+    }
     if !args.quiet {
         let text = terminal::render(&rep, &terminal::Options { top: args.top });
         let mut err = anstream::stderr();

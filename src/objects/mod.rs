@@ -7,6 +7,7 @@
 //! collection or keeps a reference: the graph holds borrowed addresses, read with the GIL held.
 
 pub mod find;
+pub mod heap;
 
 use crate::cpython;
 use pyo3::ffi;

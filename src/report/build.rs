@@ -85,7 +85,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 lines.insert(*slot, (*file, *line));
             }
             Record::Code { .. } => codes.push(r),
-            Record::NoModule { .. } => {}
+            Record::NoModule { .. } | Record::Heap { .. } => {}
         }
     }
     let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0; 3]);

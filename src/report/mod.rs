@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod build;
+pub mod heap;
 pub mod size;
 pub mod terminal;
 

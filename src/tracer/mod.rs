@@ -13,6 +13,7 @@ pub use filter::Filter;
 use crate::capture::{Record, Writer, NO_SLOT};
 use crate::clock;
 use pyo3::ffi;
+use pyo3::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
@@ -131,6 +132,10 @@ pub struct Tracer {
     pub codes: Vec<Code>,
     files: FxHashMap<String, Option<u32>>,
     file_lines: FxHashMap<(u32, u32), u32>,
+    /// `refscope heap`: the census still to take, and the line slot that triggers it.
+    pub heap: Option<crate::worker::HeapPlan>,
+    heap_file: Option<u32>,
+    heap_slot: u32,
     /// Frames of generators and coroutines suspended at a yield or await (3.9–3.11 backend).
     #[cfg_attr(Py_3_12, allow(dead_code))]
     pub suspended: FxHashSet<usize>,
@@ -152,6 +157,9 @@ impl Tracer {
             files: FxHashMap::default(),
             file_lines: FxHashMap::default(),
             suspended: FxHashSet::default(),
+            heap: None,
+            heap_file: None,
+            heap_slot: NO_SLOT,
         }
     }
 
@@ -223,6 +231,12 @@ impl Tracer {
                         path: self.filter.absolute(&filename),
                     })
                 });
+                if let (Some(id), Some((at, _))) = (id, self.heap.as_ref().and_then(|h| h.at.as_ref())) {
+                    let canon = |p: &str| std::fs::canonicalize(p).ok();
+                    if canon(&self.filter.absolute(&filename)).is_some_and(|c| Some(c) == canon(at)) {
+                        self.heap_file = Some(id);
+                    }
+                }
                 self.files.insert(filename, id);
                 id
             }
@@ -293,6 +307,15 @@ impl Tracer {
                     return NO_SLOT;
                 }
                 self.file_lines.insert((file, line), s);
+                if self.heap_file == Some(file)
+                    && self
+                        .heap
+                        .as_ref()
+                        .and_then(|h| h.at.as_ref())
+                        .is_some_and(|a| a.1 == line)
+                {
+                    self.heap_slot = s;
+                }
                 s
             }
         };
@@ -322,6 +345,18 @@ impl Tracer {
         }
         f.line_t0 = t;
         f.line_ov0 = ts.overhead;
+        if slot == self.heap_slot {
+            self.heap_slot = NO_SLOT;
+            // SAFETY: trace callbacks run with the GIL held.
+            let py = unsafe { Python::assume_attached() };
+            let when = self
+                .heap
+                .as_ref()
+                .and_then(|h| h.at.as_ref())
+                .map(|(f, l)| format!("{f}:{l}"))
+                .unwrap_or_default();
+            self.census(py, &when);
+        }
         ts.open(slot);
         if hit {
             self.add(slot, 0, 1);
@@ -421,6 +456,34 @@ impl Tracer {
     pub fn close_all(&mut self, ts: &mut ThreadState, t: u64) {
         while let Some(key) = ts.top_key() {
             self.end(ts, key, t);
+        }
+    }
+
+    /// Takes the `refscope heap` census now (once) and logs it.
+    pub fn census(&mut self, py: Python<'_>, when: &str) {
+        let Some(plan) = self.heap.take() else { return };
+        let mut user = Vec::new();
+        if let Ok(modules) = py
+            .import("sys")
+            .and_then(|s| s.getattr("modules"))
+            .and_then(|m| m.call_method0("items"))
+        {
+            if let Ok(items) = modules.try_iter() {
+                for item in items.flatten() {
+                    let Ok((name, module)) = item.extract::<(String, Bound<'_, PyAny>)>() else {
+                        continue;
+                    };
+                    let file: Option<String> = module.getattr("__file__").ok().and_then(|f| f.extract().ok());
+                    if name == "__main__" || file.is_some_and(|f| self.filter.wants(&f)) {
+                        user.push(name);
+                    }
+                }
+            }
+        }
+        if let Ok(r) = crate::objects::heap::census(py, when, &user, plan.top) {
+            self.out.log(&Record::Heap {
+                report: serde_json::to_string(&r).expect("reports serialize"),
+            });
         }
     }
 }

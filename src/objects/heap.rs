@@ -1,0 +1,101 @@
+//! A census of the live heap and the module globals that retain the most memory.
+
+use super::{referents, Graph, Shared, Sizer};
+use crate::report::heap::{HeapReport, Retainer, TypeCount, SCHEMA, SCHEMA_VERSION};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Every object the collector tracks and the objects they refer to, by type; then each global of
+/// the modules in `user` (module names) measured for the memory it alone keeps alive.
+pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResult<HeapReport> {
+    let all = py.import("gc")?.call_method0("get_objects")?.cast_into::<PyList>()?;
+    let mut sizer = Sizer::new(py)?;
+    let mut seen: FxHashSet<usize> = FxHashSet::default();
+    seen.insert(all.as_ptr() as usize);
+    let mut types: FxHashMap<usize, TypeCount> = FxHashMap::default();
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    let mut scratch = Vec::new();
+    let mut count = |o: *mut ffi::PyObject, sizer: &mut Sizer| {
+        let size = unsafe { sizer.size(py, o) };
+        objects += 1;
+        bytes += size;
+        let tp = unsafe { ffi::Py_TYPE(o) } as usize;
+        let row = types.entry(tp).or_insert_with(|| TypeCount {
+            type_name: unsafe { Bound::from_borrowed_ptr(py, o) }
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            count: 0,
+            bytes: 0,
+        });
+        row.count += 1;
+        row.bytes += size;
+    };
+    for o in all.iter() {
+        let p = o.as_ptr();
+        if seen.insert(p as usize) {
+            count(p, &mut sizer);
+        }
+        scratch.clear();
+        unsafe { referents(p, &mut scratch) };
+        for &c in &scratch {
+            if seen.insert(c as usize) {
+                count(c, &mut sizer);
+            }
+        }
+    }
+    drop(all);
+    let mut by_type: Vec<TypeCount> = types.into_values().collect();
+    by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
+
+    let shared = Shared::new(py)?;
+    let modules = py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?;
+    let mut retainers = Vec::new();
+    for name in user {
+        let Some(module) = modules.get_item(name)? else {
+            continue;
+        };
+        let Ok(globals) = module
+            .getattr("__dict__")
+            .and_then(|d| d.cast_into::<PyDict>().map_err(PyErr::from))
+        else {
+            continue;
+        };
+        for (k, v) in globals.iter() {
+            let key: String = k.extract().unwrap_or_default();
+            if key.starts_with("__") || unsafe { shared.contains(v.as_ptr()) } {
+                continue;
+            }
+            let g = Graph::build(py, &v, false)?;
+            let kept = g.retained();
+            let retained: u64 = g
+                .nodes
+                .iter()
+                .zip(&kept)
+                .filter(|(_, k)| **k)
+                .map(|(n, _)| n.size)
+                .sum();
+            retainers.push(Retainer {
+                path: format!("{name}.{key}"),
+                type_name: v.get_type().name().map(|n| n.to_string()).unwrap_or_default(),
+                retained,
+                retained_objects: kept.iter().filter(|k| **k).count() as u64,
+                deep: g.nodes.iter().map(|n| n.size).sum(),
+            });
+        }
+    }
+    retainers.sort_by(|a, b| b.retained.cmp(&a.retained).then(a.path.cmp(&b.path)));
+    retainers.truncate(top.max(1) * 5);
+    Ok(HeapReport {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        when: when.into(),
+        objects,
+        bytes,
+        by_type,
+        retainers,
+    })
+}

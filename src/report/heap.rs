@@ -1,0 +1,91 @@
+//! The heap report: a census of live objects by type and the globals that retain the most.
+
+use super::terminal::fmt_bytes;
+use anstyle::{AnsiColor, Style};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "refscope.heap";
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeapReport {
+    pub schema: String,
+    pub schema_version: u32,
+    /// `exit`, or `FILE:LINE` (just before that line ran for the first time).
+    pub when: String,
+    pub objects: u64,
+    /// Sum of `sys.getsizeof` of every live object found.
+    pub bytes: u64,
+    pub by_type: Vec<TypeCount>,
+    /// Globals of your modules, by the bytes they alone keep alive.
+    pub retainers: Vec<Retainer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TypeCount {
+    pub type_name: String,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Retainer {
+    pub path: String,
+    pub type_name: String,
+    pub retained: u64,
+    pub retained_objects: u64,
+    pub deep: u64,
+}
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const HEAD: Style = AnsiColor::Cyan.on_default().bold();
+const BAR: Style = AnsiColor::Blue.on_default();
+
+pub fn render(r: &HeapReport, top: usize) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{HEAD}refscope heap{HEAD:#} at {BOLD}{}{BOLD:#}  ·  {} live objects  ·  {}",
+        r.when,
+        r.objects,
+        fmt_bytes(r.bytes)
+    );
+    let total = r.bytes.max(1) as f64;
+    let _ = writeln!(o, "\n{BOLD}{:>10} {:>12}  {:<25}  type{BOLD:#}", "count", "shallow", "");
+    for t in r.by_type.iter().take(top) {
+        let n = ((t.bytes as f64 / total) * 25.0).round() as usize;
+        let _ = writeln!(
+            o,
+            "{:>10} {:>12}  {BAR}{:<25}{BAR:#}  {}",
+            t.count,
+            fmt_bytes(t.bytes),
+            "█".repeat(n.min(25)),
+            t.type_name
+        );
+    }
+    if !r.retainers.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{BOLD}Top retainers{BOLD:#} {DIM}(what `del` of the name would free){DIM:#}"
+        );
+        let _ = writeln!(
+            o,
+            "{BOLD}{:>12} {:>10} {:>12}  name{BOLD:#}",
+            "retained", "objects", "deep"
+        );
+        for x in r.retainers.iter().take(top) {
+            let _ = writeln!(
+                o,
+                "{:>12} {:>10} {:>12}  {}  {DIM}{}{DIM:#}",
+                fmt_bytes(x.retained),
+                x.retained_objects,
+                fmt_bytes(x.deep),
+                x.path,
+                x.type_name
+            );
+        }
+    }
+    o
+}
