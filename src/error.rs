@@ -27,6 +27,8 @@ pub enum Error {
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
+    #[error("no census was taken: the program never reached {at} ({how})")]
+    NeverReached { at: String, how: String },
     #[error("the {what} failed:\n{detail}")]
     Code { what: String, detail: String },
     #[error("statement {label} (`{stmt}`) raised {error}")]
@@ -61,6 +63,7 @@ impl Error {
                 "quote each statement as one argument; use `;` or newlines between lines".into()
             }
             Error::Code { .. } => "names the expression uses must be defined by --setup (-s)".into(),
+            Error::NeverReached { .. } => "give a line that runs (not blank, not a comment, not only `else:`), or leave out --at for a census at exit".into(),
             Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),

@@ -285,10 +285,10 @@ fn run_with(
                 .as_ref()
                 .map(|(f, l)| format!("{f}:{l}"))
                 .unwrap_or_else(|| "exit".into());
-            return Err(Error::Usage(format!(
-                "no census was taken: the program never reached {at} (it ended: {})",
-                rep.outcome.description
-            )));
+            return Err(Error::NeverReached {
+                at,
+                how: rep.outcome.description.clone(),
+            });
         };
         let mut out = anstream::stdout();
         if !args.quiet {
