@@ -290,7 +290,8 @@ fn run_with(
                 how: rep.outcome.description.clone(),
             });
         };
-        let mut out = anstream::stdout();
+        // As with `run`, the report goes to stderr: the program's stdout stays its own.
+        let mut out = anstream::stderr();
         if !args.quiet {
             let _ = out.write_all(crate::report::heap::render(&h, args.top).as_bytes());
         }
