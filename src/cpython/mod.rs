@@ -38,45 +38,6 @@ pub fn current_code(py: Python<'_>) -> Option<Py<PyAny>> {
     frame.getattr("f_code").ok().map(|c| c.unbind())
 }
 
-/// What `sys.getsizeof` adds to `__sizeof__`: the GC header and, on 3.11+, the pre-header slots
-/// of managed dicts (and, 3.12+, managed weak references).
-///
-/// # Safety
-/// GIL held; `o` is a live object.
-pub unsafe fn preheader(o: *mut pyo3::ffi::PyObject) -> u64 {
-    use pyo3::ffi;
-    const GC_HEAD: u64 = 16;
-    unsafe {
-        #[cfg(not(Py_3_11))]
-        {
-            if ffi::PyObject_IS_GC(o) != 0 {
-                GC_HEAD
-            } else {
-                0
-            }
-        }
-        #[cfg(Py_3_11)]
-        {
-            let tp = ffi::Py_TYPE(o);
-            let flags = ffi::PyType_GetFlags(tp);
-            let gc = if flags & ffi::Py_TPFLAGS_HAVE_GC != 0 {
-                GC_HEAD
-            } else {
-                0
-            };
-            #[cfg(Py_3_12)]
-            let pre = ffi::Py_TPFLAGS_MANAGED_DICT | ffi::Py_TPFLAGS_MANAGED_WEAKREF;
-            #[cfg(not(Py_3_12))]
-            let pre = ffi::Py_TPFLAGS_MANAGED_DICT;
-            gc + if flags & pre != 0 {
-                2 * std::mem::size_of::<usize>() as u64
-            } else {
-                0
-            }
-        }
-    }
-}
-
 /// Immortal objects (3.12+) never die and their counts mean nothing; before 3.12 there are none.
 ///
 /// # Safety
@@ -91,5 +52,49 @@ pub unsafe fn is_immortal(o: *mut pyo3::ffi::PyObject) -> bool {
     {
         let _ = o;
         false
+    }
+}
+
+/// `sys.getsizeof` of an exact int, from its digit count (the layout changed in 3.12).
+///
+/// # Safety
+/// `o` is a live exact int.
+#[inline]
+pub unsafe fn int_sizeof(o: *mut pyo3::ffi::PyObject) -> u64 {
+    const HEAD: u64 = 24; // offsetof(PyLongObject, ob_digit)
+    const DIGIT: u64 = 4;
+    unsafe {
+        let word = *((o as *const u8).add(16) as *const isize);
+        #[cfg(Py_3_12)]
+        let digits = (word as usize >> 3) as u64; // lv_tag
+        #[cfg(not(Py_3_12))]
+        let digits = word.unsigned_abs() as u64; // ob_size
+        #[cfg(Py_3_11)]
+        let digits = digits.max(1);
+        HEAD + digits * DIGIT
+    }
+}
+
+/// What `sys.getsizeof` adds to `__sizeof__` for instances of `tp`: the 16-byte GC header of
+/// container types and, on 3.11+, the pre-header of managed dicts (3.12+: and weak references).
+///
+/// # Safety
+/// `tp` is a live type.
+pub unsafe fn type_preheader(tp: *mut pyo3::ffi::PyTypeObject) -> u64 {
+    use pyo3::ffi;
+    unsafe {
+        let flags = ffi::PyType_GetFlags(tp);
+        let gc = if flags & ffi::Py_TPFLAGS_HAVE_GC != 0 { 16 } else { 0 };
+        #[cfg(Py_3_12)]
+        let pre = ffi::Py_TPFLAGS_MANAGED_DICT | ffi::Py_TPFLAGS_MANAGED_WEAKREF;
+        #[cfg(all(Py_3_11, not(Py_3_12)))]
+        let pre = ffi::Py_TPFLAGS_MANAGED_DICT;
+        #[cfg(not(Py_3_11))]
+        let pre = 0;
+        gc + if flags & pre != 0 {
+            2 * std::mem::size_of::<usize>() as u64
+        } else {
+            0
+        }
     }
 }

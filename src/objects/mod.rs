@@ -29,15 +29,19 @@ pub struct Graph {
     edges: Vec<u32>,
 }
 
-/// Type objects whose instances are shared program structure, not data.
+/// Type objects whose instances are shared program structure or singletons, not data.
 pub struct Shared {
-    types: Vec<*mut ffi::PyObject>,
+    types: rustc_hash::FxHashSet<usize>,
+    /// The cached small ints (-5 to 256) sit in one array: an address range.
+    small_ints: (usize, usize),
+    int_type: usize,
 }
 
 impl Shared {
     pub fn new(py: Python<'_>) -> PyResult<Shared> {
         let t = py.import("types")?;
-        let mut types = Vec::new();
+        let b = py.import("builtins")?;
+        let mut types = rustc_hash::FxHashSet::default();
         for name in [
             "ModuleType",
             "FunctionType",
@@ -49,34 +53,45 @@ impl Shared {
             "MemberDescriptorType",
             "MethodWrapperType",
             "ClassMethodDescriptorType",
+            "NoneType",
+            "EllipsisType",
+            "NotImplementedType",
         ] {
-            types.push(t.getattr(name)?.as_ptr());
+            if let Ok(tp) = t.getattr(name) {
+                types.insert(tp.as_ptr() as usize);
+            }
         }
-        Ok(Shared { types })
+        for (name, o) in [
+            ("bool", b.getattr("bool")?),
+            ("none", py.None().into_bound(py).get_type().into_any()),
+        ] {
+            let _ = name;
+            types.insert(o.as_ptr() as usize);
+        }
+        for o in [b.getattr("Ellipsis")?, b.getattr("NotImplemented")?] {
+            types.insert(o.get_type().as_ptr() as usize);
+        }
+        let lo = (-5i64).into_pyobject(py)?.as_ptr() as usize;
+        let hi = 256i64.into_pyobject(py)?.as_ptr() as usize;
+        let int_type = b.getattr("int")?.as_ptr() as usize;
+        Ok(Shared {
+            types,
+            small_ints: (lo.min(hi), lo.max(hi)),
+            int_type,
+        })
     }
 
     /// # Safety
     /// GIL held; `o` live.
+    #[inline]
     pub unsafe fn contains(&self, o: *mut ffi::PyObject) -> bool {
         unsafe {
-            if cpython::is_immortal(o)
-                || ffi::PyType_Check(o) != 0
-                || o == ffi::Py_None()
-                || o == ffi::Py_True()
-                || o == ffi::Py_False()
-            {
-                return true;
+            let tp = ffi::Py_TYPE(o) as usize;
+            if tp == self.int_type {
+                let a = o as usize;
+                return (self.small_ints.0..=self.small_ints.1).contains(&a) || cpython::is_immortal(o);
             }
-            let tp = ffi::Py_TYPE(o) as *mut ffi::PyObject;
-            if self.types.contains(&tp) || o == ffi::Py_Ellipsis() || o == ffi::Py_NotImplemented() {
-                return true;
-            }
-            if ffi::PyLong_CheckExact(o) != 0 {
-                let mut overflow = 0;
-                let v = ffi::PyLong_AsLongLongAndOverflow(o, &mut overflow);
-                return overflow == 0 && (-5..=256).contains(&v);
-            }
-            false
+            self.types.contains(&tp) || ffi::PyType_Check(o) != 0 || cpython::is_immortal(o)
         }
     }
 }
@@ -120,61 +135,143 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
     }
 }
 
-/// `sys.getsizeof`, calling the type's C `__sizeof__` directly where it has one.
+/// How to get `sys.getsizeof` of a type's instances without calling into Python.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// `object.__sizeof__` on a fixed-size type: the same for every instance.
+    Fixed(u64),
+    /// `object.__sizeof__` on a variable-size type: base + item × |ob_size|.
+    Var {
+        base: u64,
+        item: u64,
+    },
+    Int,
+    List {
+        base: u64,
+    },
+    /// A C `__sizeof__`, called directly.
+    Call(ffi::PyCFunction),
+    /// A `__sizeof__` written in Python: `sys.getsizeof`.
+    Py,
+}
+
+/// `sys.getsizeof` of each object, fast: per-type knowledge cached, C `__sizeof__` called directly.
 pub struct Sizer {
     getsizeof: Py<PyAny>,
-    direct: FxHashMap<usize, Option<ffi::PyCFunction>>,
+    object_sizeof: Option<ffi::PyCFunction>,
+    int_type: usize,
+    list_type: usize,
+    kinds: FxHashMap<usize, (Kind, u64)>,
+    last: (usize, Kind, u64),
+}
+
+fn c_sizeof(tp: *mut ffi::PyObject) -> Option<ffi::PyCFunction> {
+    unsafe {
+        let d = ffi::PyObject_GetAttrString(tp, c"__sizeof__".as_ptr());
+        if d.is_null() {
+            ffi::PyErr_Clear();
+            return None;
+        }
+        let f = if ffi::Py_TYPE(d) == &raw mut ffi::PyMethodDescr_Type {
+            let m = (*(d as *mut ffi::PyMethodDescrObject)).d_method;
+            ((*m).ml_flags & ffi::METH_NOARGS != 0).then(|| (*m).ml_meth.PyCFunction)
+        } else {
+            None
+        };
+        ffi::Py_DECREF(d);
+        f
+    }
 }
 
 impl Sizer {
     pub fn new(py: Python<'_>) -> PyResult<Sizer> {
+        let b = py.import("builtins")?;
         Ok(Sizer {
             getsizeof: py.import("sys")?.getattr("getsizeof")?.unbind(),
-            direct: FxHashMap::default(),
+            object_sizeof: c_sizeof(b.getattr("object")?.as_ptr()),
+            int_type: b.getattr("int")?.as_ptr() as usize,
+            list_type: b.getattr("list")?.as_ptr() as usize,
+            kinds: FxHashMap::default(),
+            last: (0, Kind::Py, 0),
         })
     }
 
-    fn lookup(tp: *mut ffi::PyObject) -> Option<ffi::PyCFunction> {
-        unsafe {
-            let d = ffi::PyObject_GetAttrString(tp, c"__sizeof__".as_ptr());
-            if d.is_null() {
-                ffi::PyErr_Clear();
-                return None;
+    fn classify(&self, tp: *mut ffi::PyTypeObject) -> (Kind, u64) {
+        let pre = unsafe { cpython::type_preheader(tp) };
+        let (basic, item) = unsafe { ((*tp).tp_basicsize as u64, (*tp).tp_itemsize as u64) };
+        let kind = if tp as usize == self.int_type {
+            Kind::Int
+        } else if tp as usize == self.list_type {
+            Kind::List { base: basic }
+        } else {
+            match c_sizeof(tp as *mut ffi::PyObject) {
+                Some(f) if Some(f as usize) == self.object_sizeof.map(|g| g as usize) => {
+                    if item == 0 {
+                        Kind::Fixed(basic + pre)
+                    } else {
+                        Kind::Var { base: basic, item }
+                    }
+                }
+                Some(f) => Kind::Call(f),
+                None => Kind::Py,
             }
-            let f = if ffi::Py_TYPE(d) == &raw mut ffi::PyMethodDescr_Type {
-                let m = (*(d as *mut ffi::PyMethodDescrObject)).d_method;
-                ((*m).ml_flags & ffi::METH_NOARGS != 0).then(|| (*m).ml_meth.PyCFunction)
-            } else {
-                None
-            };
-            ffi::Py_DECREF(d);
-            f
-        }
+        };
+        (kind, pre)
     }
 
     /// # Safety
     /// GIL held; `o` live.
+    #[inline]
     pub unsafe fn size(&mut self, py: Python<'_>, o: *mut ffi::PyObject) -> u64 {
         unsafe {
-            let tp = ffi::Py_TYPE(o) as *mut ffi::PyObject;
-            let f = *self.direct.entry(tp as usize).or_insert_with(|| Self::lookup(tp));
-            if let Some(f) = f {
-                let r = f(o, std::ptr::null_mut());
-                if !r.is_null() {
+            let tp = ffi::Py_TYPE(o);
+            let (kind, pre) = if self.last.0 == tp as usize {
+                (self.last.1, self.last.2)
+            } else {
+                let k = match self.kinds.get(&(tp as usize)) {
+                    Some(k) => *k,
+                    None => {
+                        let k = self.classify(tp);
+                        self.kinds.insert(tp as usize, k);
+                        k
+                    }
+                };
+                self.last = (tp as usize, k.0, k.1);
+                k
+            };
+            let var = |o: *mut ffi::PyObject| (*(o as *mut ffi::PyVarObject)).ob_size.unsigned_abs() as u64;
+            match kind {
+                Kind::Fixed(n) => n,
+                Kind::Var { base, item } => base + item * var(o) + pre,
+                Kind::Int => cpython::int_sizeof(o),
+                Kind::List { base } => base + (*(o as *mut ffi::PyListObject)).allocated as u64 * 8 + pre,
+                Kind::Call(f) => {
+                    let r = f(o, std::ptr::null_mut());
+                    if r.is_null() {
+                        ffi::PyErr_Clear();
+                        return self.python(py, o);
+                    }
                     let n = ffi::PyLong_AsSsize_t(r);
                     ffi::Py_DECREF(r);
-                    if n >= 0 {
-                        return n as u64 + cpython::preheader(o);
-                    }
+                    n.max(0) as u64 + pre
                 }
-                ffi::PyErr_Clear();
+                Kind::Py => self.python(py, o),
             }
+        }
+    }
+
+    /// `sys.getsizeof(o)` itself.
+    ///
+    /// # Safety
+    /// GIL held; `o` live.
+    pub unsafe fn python(&self, py: Python<'_>, o: *mut ffi::PyObject) -> u64 {
+        let _ = py;
+        unsafe {
             let r = ffi::PyObject_CallOneArg(self.getsizeof.as_ptr(), o);
             if r.is_null() {
                 ffi::PyErr_Clear();
                 return 0;
             }
-            let _ = py;
             let n = ffi::PyLong_AsSsize_t(r);
             ffi::Py_DECREF(r);
             n.max(0) as u64
@@ -192,7 +289,7 @@ impl Graph {
         let mut index: FxHashMap<usize, u32> = FxHashMap::default();
         let mut nodes = vec![Node {
             addr: root,
-            size: unsafe { sizer.size(py, root) },
+            size: unsafe { sizer.python(py, root) },
             parent: u32::MAX,
             inrefs: 0,
             edges: (0, 0),
@@ -209,23 +306,19 @@ impl Graph {
                 if !include_shared && unsafe { shared.contains(c) } {
                     continue;
                 }
-                let j = match index.get(&(c as usize)) {
-                    Some(&j) => j,
-                    None => {
-                        let j = nodes.len() as u32;
-                        let size = unsafe { sizer.size(py, c) };
-                        nodes.push(Node {
-                            addr: c,
-                            size,
-                            parent: i,
-                            inrefs: 0,
-                            edges: (0, 0),
-                        });
-                        index.insert(c as usize, j);
-                        stack.push(j);
-                        j
-                    }
-                };
+                let next = nodes.len() as u32;
+                let j = *index.entry(c as usize).or_insert(next);
+                if j == next {
+                    let size = unsafe { sizer.size(py, c) };
+                    nodes.push(Node {
+                        addr: c,
+                        size,
+                        parent: i,
+                        inrefs: 0,
+                        edges: (0, 0),
+                    });
+                    stack.push(j);
+                }
                 nodes[j as usize].inrefs += 1;
                 edges.push(j);
             }
@@ -308,7 +401,12 @@ pub fn measure(
     let mut by_type: Vec<TypeRow> = types.into_values().collect();
     by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
     let mut order: Vec<usize> = (1..g.nodes.len()).collect();
-    order.sort_by(|&a, &b| g.nodes[b].size.cmp(&g.nodes[a].size).then(a.cmp(&b)));
+    let by_size = |a: &usize, b: &usize| g.nodes[*b].size.cmp(&g.nodes[*a].size).then(a.cmp(b));
+    if top > 0 && order.len() > top {
+        order.select_nth_unstable_by(top - 1, by_size);
+        order.truncate(top);
+    }
+    order.sort_by(by_size);
     let largest = order
         .into_iter()
         .take(top)
