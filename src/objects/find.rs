@@ -45,12 +45,14 @@ pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObje
             }
         }
     }
-    if let Ok(l) = parent.cast::<PyList>() {
+    if parent.is_instance_of::<PyList>() {
+        // Raw slots: no reference traffic per item on long lists.
+        let p = parent.as_ptr();
+        let n = unsafe { ffi::PyList_GET_SIZE(p) };
         out.extend(
-            l.iter()
-                .enumerate()
-                .filter(|(_, x)| x.as_ptr() == child)
-                .map(|(i, _)| format!("[{i}]")),
+            (0..n)
+                .filter(|&i| unsafe { ffi::PyList_GET_ITEM(p, i) } == child)
+                .map(|i| format!("[{i}]")),
         );
     }
     if let Ok(t) = parent.cast::<PyTuple>() {

@@ -245,12 +245,8 @@ impl SizeResult {
 #[pyfunction]
 #[pyo3(signature = (obj, *, include_shared = false, top = 10))]
 pub fn size(py: Python<'_>, obj: Bound<'_, PyAny>, include_shared: bool, top: usize) -> PyResult<SizeResult> {
-    let what = obj.repr().map(|r| r.to_string()).unwrap_or_default();
-    let what: String = if what.chars().count() > 60 {
-        format!("{}…", what.chars().take(59).collect::<String>())
-    } else {
-        what
-    };
+    // reprlib bounds the work: repr() of a million-item list would cost more than measuring it.
+    let what: String = py.import("reprlib")?.call_method1("repr", (&obj,))?.extract()?;
     Ok(SizeResult {
         report: crate::objects::measure(py, &obj, &what, include_shared, top)?,
     })
