@@ -98,3 +98,48 @@ pub unsafe fn type_preheader(tp: *mut pyo3::ffi::PyTypeObject) -> u64 {
         }
     }
 }
+
+/// Whether a dict is split: an instance `__dict__` whose keys belong to the class's shared keys.
+/// `ma_values` sits at the same offset in 3.9 to 3.13.
+///
+/// # Safety
+/// `o` is a live dict.
+pub unsafe fn dict_is_split(o: *mut pyo3::ffi::PyObject) -> bool {
+    const MA_VALUES: usize = 40;
+    unsafe { !(*((o as *const u8).add(MA_VALUES) as *const *mut std::ffi::c_void)).is_null() }
+}
+
+#[cfg(all(Py_3_12, not(Py_3_13)))]
+extern "C" {
+    fn PyFrame_GetVar(frame: *mut pyo3::ffi::PyFrameObject, name: *mut pyo3::ffi::PyObject)
+        -> *mut pyo3::ffi::PyObject;
+}
+
+/// A running frame's local variables as a mapping, without leaving anything behind: 3.13's
+/// `f_locals` is a live view; on 3.12 a dict built here with `PyFrame_GetVar`; before 3.12 only
+/// `f_locals` exists, which stores a snapshot in the frame (it holds the locals until the frame
+/// ends).
+pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
+    #[cfg(all(Py_3_12, not(Py_3_13)))]
+    {
+        let py = frame.py();
+        let code = frame.getattr("f_code").ok()?;
+        let out = pyo3::types::PyDict::new(py);
+        for attr in ["co_varnames", "co_cellvars", "co_freevars"] {
+            for name in code.getattr(attr).ok()?.try_iter().ok()?.flatten() {
+                let v = unsafe { PyFrame_GetVar(frame.as_ptr() as *mut pyo3::ffi::PyFrameObject, name.as_ptr()) };
+                if v.is_null() {
+                    unsafe { pyo3::ffi::PyErr_Clear() };
+                    continue;
+                }
+                let v = unsafe { Bound::from_owned_ptr(py, v) };
+                let _ = out.set_item(name, v);
+            }
+        }
+        Some(out.into_any())
+    }
+    #[cfg(not(all(Py_3_12, not(Py_3_13))))]
+    {
+        frame.getattr("f_locals").ok()
+    }
+}

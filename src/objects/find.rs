@@ -11,17 +11,42 @@ use std::collections::VecDeque;
 /// The live object whose `id()` is `id`: searched among the objects the collector tracks and
 /// the objects they refer to, so untracked objects (ints, strings) held by a container are found.
 pub fn by_id<'py>(py: Python<'py>, id: usize) -> PyResult<Option<Bound<'py, PyAny>>> {
-    let objects = py.import("gc")?.call_method0("get_objects")?.cast_into::<PyList>()?;
-    let mut scratch = Vec::new();
-    for o in objects.iter() {
-        if o.as_ptr() as usize == id {
-            return Ok(Some(o));
+    let gc = py.import("gc")?;
+    let objects = gc.call_method0("get_objects")?.cast_into::<PyList>()?;
+    // Frames hold locals the collector lists nowhere else (3.11+ keeps them off the heap).
+    let frames = py.import("sys")?.call_method0("_current_frames")?;
+    let mut starts: Vec<Bound<'py, PyAny>> = objects.iter().collect();
+    for f in frames.call_method0("values")?.try_iter()?.flatten() {
+        let mut f = Some(f);
+        while let Some(fr) = f {
+            f = fr.getattr("f_back").ok().filter(|b| !b.is_none());
+            if let Some(locals) = crate::cpython::frame_locals(&fr) {
+                starts.push(locals);
+            }
         }
-        scratch.clear();
-        unsafe { referents(o.as_ptr(), &mut scratch) };
-        if let Some(&p) = scratch.iter().find(|&&p| p as usize == id) {
-            // SAFETY: `o` is alive and refers to `p`, so `p` is alive; we take a new reference.
-            return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, p) }));
+    }
+    let is_tracked = gc.getattr("is_tracked")?;
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut scratch = Vec::new();
+    for o in &starts {
+        if o.as_ptr() as usize == id {
+            return Ok(Some(o.clone()));
+        }
+        // Untracked containers (a tuple of ints in a list) are searched too, to any depth.
+        let mut stack = vec![o.as_ptr()];
+        while let Some(p) = stack.pop() {
+            scratch.clear();
+            unsafe { referents(p, &mut scratch) };
+            for &c in &scratch {
+                if c as usize == id {
+                    // SAFETY: `c` is referred to by a live object, so it is alive; take a reference.
+                    return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, c) }));
+                }
+                let child = unsafe { Bound::from_borrowed_ptr(py, c) };
+                if !is_tracked.call1((&child,))?.is_truthy()? && seen.insert(c as usize) {
+                    stack.push(c);
+                }
+            }
         }
     }
     Ok(None)
@@ -62,6 +87,24 @@ pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObje
                 .filter(|(_, x)| x.as_ptr() == child)
                 .map(|(i, _)| format!("[{i}]")),
         );
+    }
+    // A mapping that is not a dict: 3.13's frame-locals view.
+    if out.is_empty()
+        && !parent.is_instance_of::<PyDict>()
+        && parent.get_type().name().is_ok_and(|n| n == "FrameLocalsProxy")
+    {
+        if let Ok(items) = parent
+            .call_method0("items")
+            .and_then(|i| i.try_iter().map(|it| it.flatten().collect::<Vec<_>>()))
+        {
+            for item in items {
+                if let Ok((k, v)) = item.extract::<(String, Bound<'_, PyAny>)>() {
+                    if v.as_ptr() == child {
+                        out.push(format!("['{k}']"));
+                    }
+                }
+            }
+        }
     }
     if out.is_empty() {
         out.push(label_other(py, parent, child));
@@ -104,14 +147,16 @@ pub fn paths(py: Python<'_>, target: &Bound<'_, PyAny>, limit: usize) -> PyResul
     }
     let mut frame = sys.call_method1("_getframe", (0,)).ok();
     while let Some(f) = frame {
-        if let Ok(locals) = f.getattr("f_locals") {
-            let name: String = f
-                .getattr("f_code")
-                .and_then(|c| c.getattr("co_name"))
-                .and_then(|n| n.extract())
-                .unwrap_or_default();
-            if !roots.iter().any(|r| r.1.is(&locals)) {
-                roots.push((format!("<locals of {name}()>"), locals));
+        let name: String = f
+            .getattr("f_code")
+            .and_then(|c| c.getattr("co_name"))
+            .and_then(|n| n.extract())
+            .unwrap_or_default();
+        if name != "<module>" {
+            if let Some(locals) = crate::cpython::frame_locals(&f) {
+                if !roots.iter().any(|r| r.1.is(&locals)) {
+                    roots.push((format!("<locals of {name}()>"), locals));
+                }
             }
         }
         frame = f.getattr("f_back").ok().filter(|b| !b.is_none());

@@ -91,7 +91,10 @@ impl Shared {
                 let a = o as usize;
                 return (self.small_ints.0..=self.small_ints.1).contains(&a) || cpython::is_immortal(o);
             }
-            self.types.contains(&tp) || ffi::PyType_Check(o) != 0 || cpython::is_immortal(o)
+            self.types.contains(&tp)
+                || ffi::PyType_Check(o) != 0
+                || ffi::PyModule_Check(o) != 0
+                || cpython::is_immortal(o)
         }
     }
 }
@@ -126,10 +129,16 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
         if let (Some(traverse), true) = ((*tp).tp_traverse, traversable) {
             traverse(o, collect, out as *mut _ as *mut c_void);
         }
+        // 3.11+ `tp_traverse` of a dict subclass skips the keys when they are all exact str
+        // (and visits them otherwise): add them in the first case only.
         if ffi::PyDict_Check(o) != 0 && cfg!(Py_3_11) {
             let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+            let mut keys = Vec::new();
             while ffi::PyDict_Next(o, &mut pos, &mut k, &mut v) != 0 {
-                out.push(k);
+                keys.push(k);
+            }
+            if keys.iter().all(|&k| ffi::PyUnicode_CheckExact(k) != 0) {
+                out.extend(keys);
             }
         }
     }
@@ -199,7 +208,10 @@ impl Sizer {
     fn classify(&self, tp: *mut ffi::PyTypeObject) -> (Kind, u64) {
         let pre = unsafe { cpython::type_preheader(tp) };
         let (basic, item) = unsafe { ((*tp).tp_basicsize as u64, (*tp).tp_itemsize as u64) };
-        let kind = if tp as usize == self.int_type {
+        // Objects that decide per instance whether they are GC objects (types): ask sys.getsizeof.
+        let kind = if unsafe { (*tp).tp_is_gc.is_some() } {
+            Kind::Py
+        } else if tp as usize == self.int_type {
             Kind::Int
         } else if tp as usize == self.list_type {
             Kind::List { base: basic }
@@ -334,7 +346,11 @@ impl Graph {
         let mut scratch = Vec::new();
         while let Some(i) = stack.pop() {
             scratch.clear();
-            unsafe { referents(nodes[i as usize].addr, &mut scratch) };
+            let parent = nodes[i as usize].addr;
+            unsafe { referents(parent, &mut scratch) };
+            // A split dict (an instance `__dict__` sharing its class's keys) reaches its keys but
+            // holds no reference to them: they do not count as references from inside.
+            let split = unsafe { ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent) };
             let start = edges.len() as u32;
             for &c in &scratch {
                 if !include_shared && unsafe { shared.contains(c) } {
@@ -357,7 +373,10 @@ impl Graph {
                     });
                     stack.push(j);
                 }
-                nodes[j as usize].inrefs += 1;
+                let key_of_split = split && unsafe { ffi::PyDict_Contains(parent, c) == 1 };
+                if !key_of_split {
+                    nodes[j as usize].inrefs += 1;
+                }
                 edges.push(j);
             }
             nodes[i as usize].edges = (start, edges.len() as u32);

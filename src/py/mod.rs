@@ -217,11 +217,13 @@ impl SizeResult {
     /// {type name: (count, deep bytes, retained bytes)}
     #[getter]
     fn by_type(&self) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
-        self.report
-            .by_type
-            .iter()
-            .map(|t| (t.type_name.clone(), (t.count, t.bytes, t.retained_bytes)))
-            .collect()
+        let mut out = std::collections::BTreeMap::new();
+        for t in &self.report.by_type {
+            // Two classes may share a name: their rows add up.
+            let e: &mut (u64, u64, u64) = out.entry(t.type_name.clone()).or_default();
+            *e = (e.0 + t.count, e.1 + t.bytes, e.2 + t.retained_bytes);
+        }
+        out
     }
     /// [(path, type name, bytes)] of the largest objects inside.
     #[getter]
