@@ -129,9 +129,9 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
         if let (Some(traverse), true) = ((*tp).tp_traverse, traversable) {
             traverse(o, collect, out as *mut _ as *mut c_void);
         }
-        // 3.11+ `tp_traverse` of a dict subclass skips the keys when they are all exact str
-        // (and visits them otherwise): add them in the first case only.
-        if ffi::PyDict_Check(o) != 0 && cfg!(Py_3_11) {
+        // `tp_traverse` of a dict subclass skips the keys when they are all exact str (and visits
+        // them otherwise): add them in the first case only.
+        if ffi::PyDict_Check(o) != 0 {
             let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
             let mut keys = Vec::new();
             while ffi::PyDict_Next(o, &mut pos, &mut k, &mut v) != 0 {
