@@ -25,7 +25,7 @@ def bench(
     number: Union[int, None] = None,
     repeat: Union[int, None] = None,
     time_budget: float = 3.0,
-    precision: float = 1.0,
+    precision: float = 0.5,
     gc: bool = False,
     process_time: bool = False,
 ) -> BenchResult:

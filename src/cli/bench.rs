@@ -44,7 +44,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 3.0, allow_negative_numbers = true)]
     time_budget: f64,
     /// Wanted half-width of each 95% interval, in percent of the median
-    #[arg(long, value_name = "PERCENT", default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.5, allow_negative_numbers = true)]
     precision: f64,
     /// Keep the garbage collector on while timing (timeit turns it off)
     #[arg(long)]

@@ -70,7 +70,7 @@ fn text(o: &Bound<'_, PyAny>) -> Option<String> {
 /// Times statements as `refscope bench` does. Strings run in fresh worker processes; callables
 /// (which cannot move to another process) are timed in this process, in rounds.
 #[pyfunction]
-#[pyo3(signature = (*stmts, setup = None, number = None, repeat = None, time_budget = 3.0, precision = 1.0, gc = false, process_time = false))]
+#[pyo3(signature = (*stmts, setup = None, number = None, repeat = None, time_budget = 3.0, precision = 0.5, gc = false, process_time = false))]
 #[allow(clippy::too_many_arguments)]
 pub fn bench(
     py: Python<'_>,

@@ -79,6 +79,7 @@ pub struct Warning {
 }
 
 const BOOTSTRAP_ITERATIONS: usize = 2000;
+const MIN_MARGIN: f64 = 0.01;
 
 pub fn build(s: &Samples, opts: &Options, python: &str, in_process: bool) -> BenchReport {
     let statements: Vec<Statement> = opts
@@ -105,7 +106,9 @@ pub fn build(s: &Samples, opts: &Options, python: &str, in_process: bool) -> Ben
             }
         })
         .collect();
-    let eps = opts.precision;
+    // Differences smaller than this are not called, however narrow the interval: code layout alone
+    // moves a statement by about 1%.
+    let eps = opts.precision.max(MIN_MARGIN);
     let comparisons = (1..statements.len())
         .map(|i| {
             let (ratio, (lo, hi)) = stats::ratio_ci(&s.measured[0], &s.measured[i], BOOTSTRAP_ITERATIONS);
