@@ -150,3 +150,27 @@ pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
         frame.getattr("f_locals").ok()
     }
 }
+
+/// `sys.getsizeof` of a compact ASCII str (the usual identifier or key) without calling
+/// `__sizeof__`: the header (`ascii_base`, `sys.getsizeof("") - 1`) plus its bytes and the NUL.
+/// None for other strings, and on 3.9–3.11 for one that carries a cached `wchar_t` copy.
+///
+/// # Safety
+/// `o` is a live exact str.
+#[inline]
+pub unsafe fn ascii_sizeof(o: *mut pyo3::ffi::PyObject, ascii_base: u64) -> Option<u64> {
+    use pyo3::ffi;
+    unsafe {
+        if ffi::PyUnicode_IS_COMPACT_ASCII(o) == 0 {
+            return None;
+        }
+        #[cfg(not(Py_3_12))]
+        {
+            const WSTR: usize = 40; // PyASCIIObject.wstr, 3.9 to 3.11
+            if !(*((o as *const u8).add(WSTR) as *const *mut std::ffi::c_void)).is_null() {
+                return None;
+            }
+        }
+        Some(ascii_base + ffi::PyUnicode_GET_LENGTH(o) as u64 + 1)
+    }
+}

@@ -158,6 +158,8 @@ enum Kind {
     List {
         base: u64,
     },
+    /// str: compact ASCII computed here, the rest through its C `__sizeof__`.
+    Str(ffi::PyCFunction),
     /// A C `__sizeof__`, called directly.
     Call(ffi::PyCFunction),
     /// A `__sizeof__` written in Python: `sys.getsizeof`.
@@ -170,6 +172,8 @@ pub struct Sizer {
     object_sizeof: Option<ffi::PyCFunction>,
     int_type: usize,
     list_type: usize,
+    str_type: usize,
+    ascii_base: u64,
     kinds: FxHashMap<usize, (Kind, u64)>,
     last: (usize, Kind, u64),
 }
@@ -200,6 +204,8 @@ impl Sizer {
             object_sizeof: c_sizeof(b.getattr("object")?.as_ptr()),
             int_type: b.getattr("int")?.as_ptr() as usize,
             list_type: b.getattr("list")?.as_ptr() as usize,
+            str_type: b.getattr("str")?.as_ptr() as usize,
+            ascii_base: py.import("sys")?.getattr("getsizeof")?.call1(("",))?.extract::<u64>()? - 1,
             kinds: FxHashMap::default(),
             last: (0, Kind::Py, 0),
         })
@@ -215,6 +221,8 @@ impl Sizer {
             Kind::Int
         } else if tp as usize == self.list_type {
             Kind::List { base: basic }
+        } else if let (true, Some(f)) = (tp as usize == self.str_type, c_sizeof(tp as *mut ffi::PyObject)) {
+            Kind::Str(f)
         } else {
             match c_sizeof(tp as *mut ffi::PyObject) {
                 Some(f) if Some(f as usize) == self.object_sizeof.map(|g| g as usize) => {
@@ -257,18 +265,30 @@ impl Sizer {
                 Kind::Var { base, item } => base + item * var(o) + pre,
                 Kind::Int => cpython::int_sizeof(o),
                 Kind::List { base } => base + (*(o as *mut ffi::PyListObject)).allocated as u64 * 8 + pre,
-                Kind::Call(f) => {
-                    let r = f(o, std::ptr::null_mut());
-                    if r.is_null() {
-                        ffi::PyErr_Clear();
-                        return self.python(py, o);
-                    }
-                    let n = ffi::PyLong_AsSsize_t(r);
-                    ffi::Py_DECREF(r);
-                    n.max(0) as u64 + pre
-                }
+                Kind::Str(f) => match cpython::ascii_sizeof(o, self.ascii_base) {
+                    Some(n) => n,
+                    None => self.call(py, f, o, pre),
+                },
+                Kind::Call(f) => self.call(py, f, o, pre),
                 Kind::Py => self.python(py, o),
             }
+        }
+    }
+
+    /// A C `__sizeof__` called directly, plus the pre-header.
+    ///
+    /// # Safety
+    /// GIL held; `o` live; `f` is its type's `__sizeof__`.
+    unsafe fn call(&self, py: Python<'_>, f: ffi::PyCFunction, o: *mut ffi::PyObject, pre: u64) -> u64 {
+        unsafe {
+            let r = f(o, std::ptr::null_mut());
+            if r.is_null() {
+                ffi::PyErr_Clear();
+                return self.python(py, o);
+            }
+            let n = ffi::PyLong_AsSsize_t(r);
+            ffi::Py_DECREF(r);
+            n.max(0) as u64 + pre
         }
     }
 
