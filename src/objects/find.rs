@@ -61,12 +61,17 @@ pub fn label(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObjec
 pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> Vec<String> {
     let mut out = Vec::new();
     let repr = |o: &Bound<'_, PyAny>| o.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
-    if let Ok(d) = parent.cast::<PyDict>() {
-        for (k, v) in d.iter() {
-            if v.as_ptr() == child {
-                out.push(format!("[{}]", repr(&k)));
-            } else if k.as_ptr() == child {
-                out.push(format!(" key {}", repr(&k)));
+    if parent.is_instance_of::<PyDict>() {
+        // Raw entries: no reference traffic per item on big dicts; only matches are formatted.
+        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        while unsafe { ffi::PyDict_Next(parent.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            if v == child || k == child {
+                let key = unsafe { Bound::from_borrowed_ptr(py, k) };
+                out.push(if v == child {
+                    format!("[{}]", repr(&key))
+                } else {
+                    format!(" key {}", repr(&key))
+                });
             }
         }
     }

@@ -455,18 +455,27 @@ pub fn measure(
             .map(|n| n.to_string())
             .unwrap_or_default()
     };
-    let mut types: FxHashMap<usize, TypeRow> = FxHashMap::default();
+    // Rows by type; consecutive nodes are often of one type, so the last row is kept at hand.
+    let mut rows: Vec<TypeRow> = Vec::new();
+    let mut row_of: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut last = (0usize, 0usize);
     let (mut deep, mut retained, mut retained_objects) = (0, 0, 0);
     for (i, n) in g.nodes.iter().enumerate() {
         deep += n.size;
-        let row = types
-            .entry(unsafe { ffi::Py_TYPE(n.addr) } as usize)
-            .or_insert_with(|| TypeRow {
-                type_name: name(n.addr),
-                count: 0,
-                bytes: 0,
-                retained_bytes: 0,
+        let tp = unsafe { ffi::Py_TYPE(n.addr) } as usize;
+        if tp != last.0 || rows.is_empty() {
+            let at = *row_of.entry(tp).or_insert_with(|| {
+                rows.push(TypeRow {
+                    type_name: name(n.addr),
+                    count: 0,
+                    bytes: 0,
+                    retained_bytes: 0,
+                });
+                rows.len() - 1
             });
+            last = (tp, at);
+        }
+        let row = &mut rows[last.1];
         row.count += 1;
         row.bytes += n.size;
         if kept[i] {
@@ -475,9 +484,13 @@ pub fn measure(
             row.retained_bytes += n.size;
         }
     }
-    let mut by_type: Vec<TypeRow> = types.into_values().collect();
+    let mut by_type = rows;
     by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
-    let mut order: Vec<usize> = (1..g.nodes.len()).collect();
+    let mut order: Vec<usize> = if top == 0 {
+        Vec::new()
+    } else {
+        (1..g.nodes.len()).collect()
+    };
     let by_size = |a: &usize, b: &usize| g.nodes[*b].size.cmp(&g.nodes[*a].size).then(a.cmp(b));
     if top > 0 && order.len() > top {
         order.select_nth_unstable_by(top - 1, by_size);
