@@ -92,3 +92,14 @@ impl From<Error> for pyo3::PyErr {
         }
     }
 }
+
+/// An exception as Python itself prints it at the end of a traceback (`SyntaxError` with its
+/// caret lines), for errors about the user's own code.
+pub fn python_text(py: pyo3::Python<'_>, e: &pyo3::PyErr) -> String {
+    use pyo3::types::PyAnyMethods;
+    py.import("traceback")
+        .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
+        .and_then(|l| l.extract::<Vec<String>>())
+        .map(|l| l.concat().trim_end().to_string())
+        .unwrap_or_else(|_| e.to_string())
+}

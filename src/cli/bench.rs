@@ -63,13 +63,7 @@ pub struct BenchArgs {
 /// Compiles each statement and the setup as timeit would, so syntax errors stop here.
 pub fn check(py: Python<'_>, opts: &Options) -> Result<(), Error> {
     let timeit = py.import("timeit").map_err(|e| Error::Internal(e.to_string()))?;
-    let detail = |e: PyErr| -> String {
-        py.import("traceback")
-            .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
-            .and_then(|l| l.extract::<Vec<String>>())
-            .map(|l| l.concat().trim_end().to_string())
-            .unwrap_or_else(|_| e.to_string())
-    };
+    let detail = |e: PyErr| crate::error::python_text(py, &e);
     if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1(("pass", &opts.setup))) {
         return Err(Error::BenchSyntax {
             what: "the setup".into(),

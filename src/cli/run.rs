@@ -142,12 +142,7 @@ fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown:
     match compiled {
         Ok(_) => Ok(()),
         Err(e) => {
-            let detail: String = py
-                .import("traceback")
-                .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
-                .and_then(|lines| lines.extract::<Vec<String>>())
-                .map(|l| l.concat().trim_end().to_string())
-                .unwrap_or_else(|_| e.to_string());
+            let detail = crate::error::python_text(py, &e);
             Err(Error::Syntax {
                 path: shown.to_string(),
                 detail,

@@ -35,13 +35,7 @@ pub struct SizeArgs {
     expr: String,
 }
 
-fn describe(py: Python<'_>, e: &PyErr) -> String {
-    py.import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception_only", (e.get_type(py), e.value(py))))
-        .and_then(|l| l.extract::<Vec<String>>())
-        .map(|l| l.concat().trim_end().to_string())
-        .unwrap_or_else(|_| e.to_string())
-}
+use crate::error::python_text as describe;
 
 pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
     let json_file = match &a.json {
