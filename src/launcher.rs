@@ -18,6 +18,8 @@ pub struct Finished {
     /// Launcher-side clock readings (ticks) around the run, for runs the worker never closed.
     pub end_ticks: u64,
     pub wall_ns: u64,
+    /// Heap and resident memory through the run, sampled from outside the worker.
+    pub timeline: Vec<crate::memory::rss::Sample>,
 }
 
 struct CaptureFile(PathBuf);
@@ -69,6 +71,7 @@ pub fn run(
     all: bool,
     timeout: Option<f64>,
     heap: Option<crate::worker::HeapPlan>,
+    memory: bool,
 ) -> Result<Finished, Error> {
     let path = capture_path();
     let file = std::fs::OpenOptions::new()
@@ -81,8 +84,13 @@ pub fn run(
     file.set_len(capture::FILE_SIZE as u64)
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    // SAFETY: the launcher only reads the mapping; the worker writes it through its own.
+    let live = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot map capture: {e}")))?;
+    // SAFETY: the mapping is FILE_SIZE bytes, page aligned, and starts with the header.
+    let header = unsafe { &*(live.as_ptr() as *const capture::Header) };
     let job = Job {
         heap,
+        memory,
         capture: path.display().to_string(),
         target,
         args,
@@ -101,6 +109,7 @@ pub fn run(
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
     let sigint = IgnoreSigint::new();
+    let mut sampler = crate::memory::rss::Sampler::new(child.id());
     let deadline = timeout.map(|s| started + Duration::from_secs_f64(s));
     let mut nap = Duration::from_micros(200);
     let ended = loop {
@@ -119,8 +128,9 @@ pub fn run(
             let _ = child.wait();
             break Ended::TimedOut(timeout.unwrap_or(0.0));
         }
+        sampler.poll(header);
         std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(10));
+        nap = (nap * 2).min(Duration::from_millis(10)).min(sampler.interval());
     };
     drop(sigint);
     let wall_ns = started.elapsed().as_nanos() as u64;
@@ -134,8 +144,10 @@ pub fn run(
     // SAFETY: the worker has exited; nothing else maps this private file.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
     let capture = Reader::parse(&map);
+    drop(live);
     drop(guard);
     Ok(Finished {
+        timeline: sampler.samples,
         capture,
         ended,
         calibration,

@@ -9,6 +9,7 @@ mod clock;
 mod cpython;
 mod error;
 mod launcher;
+mod memory;
 mod objects;
 mod py;
 mod report;

@@ -41,6 +41,9 @@ pub struct Job {
     /// `refscope heap`: take a census at a line (or at exit).
     #[serde(default)]
     pub heap: Option<HeapPlan>,
+    /// Charge allocations, frees and GC runs to lines.
+    #[serde(default)]
+    pub memory: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +198,13 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 
     unsafe { *TRACER.get() = Some(tracer) };
     cpython::install(py)?;
+    if job.memory {
+        // After the tracer's own set-up (it may import modules), right before the program.
+        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
+            crate::memory::log_pymalloc(tr.writer_mut(), "start");
+            crate::memory::install(py, tr.writer_mut());
+        }
+    }
     start_clock();
     let result = match (&job.target, code) {
         (Target::Module { name }, _) => runpy.call_method1("_run_module_as_main", (name, true)).map(drop),
@@ -242,6 +252,7 @@ fn start_clock() {
 #[pyfunction]
 fn _finish(py: Python<'_>) -> PyResult<()> {
     let t = clock::ticks();
+    let _pause = crate::memory::Pause::new();
     cpython::uninstall(py);
     let Some(mut tr) = unsafe { TRACER.get() }.take() else {
         return Ok(());
@@ -250,6 +261,7 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         tr.census(py, "exit");
     }
     with_thread(t, |ts| tr.close_all(ts, t));
+    crate::memory::finish(py, tr.writer_mut());
     let h = tr.writer().header();
     h.end_ticks.store(t, Ordering::Relaxed);
     tr.writer().set_flag(FLAG_FINISHED);
@@ -271,5 +283,6 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
 #[pyfunction]
 fn _forked(py: Python<'_>) {
     cpython::uninstall(py);
+    crate::memory::uninstall(py);
     std::mem::forget(unsafe { TRACER.get() }.take());
 }

@@ -14,13 +14,24 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 pub const MAGIC: [u8; 8] = *b"RFSCOPE1";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_SIZE: usize = 4096;
 pub const LOG_CAPACITY: usize = 32 << 20;
-/// Counter slots: each holds three u64: a line's hits, ticks and self ticks, or a function's
-/// calls, ticks and self ticks.
+/// Counter slots: SLOT_WORDS u64 each, indexed by the `W_*` constants. A function's slot uses
+/// the first three (calls, ticks, self ticks).
 pub const SLOT_CAPACITY: usize = 2 << 20;
-pub const SLOT_WORDS: usize = 3;
+pub const SLOT_WORDS: usize = 9;
+pub const W_HITS: usize = 0;
+pub const W_TICKS: usize = 1;
+pub const W_SELF: usize = 2;
+pub const W_ALLOC_BYTES: usize = 3;
+pub const W_ALLOCS: usize = 4;
+pub const W_FREED_BYTES: usize = 5;
+pub const W_FREES: usize = 6;
+pub const W_OBJS_NEW: usize = 7;
+pub const W_OBJS_FREED: usize = 8;
+/// Frames of the call stack kept for the heap's peak.
+pub const PEAK_STACK: usize = 64;
 pub const SLOT_SIZE: usize = 8 * SLOT_WORDS;
 pub const FILE_SIZE: usize = HEADER_SIZE + LOG_CAPACITY + SLOT_CAPACITY * SLOT_SIZE;
 pub const NO_SLOT: u32 = u32::MAX;
@@ -43,6 +54,73 @@ pub struct Header {
     pub last_line: AtomicU32,
     pub start_ticks: AtomicU64,
     pub end_ticks: AtomicU64,
+    /// Memory tracking: written by the allocator hooks as they go, so a killed run keeps them.
+    pub mem: MemHeader,
+}
+
+#[repr(C)]
+pub struct MemHeader {
+    /// 1 when the allocator hooks were installed.
+    pub on: AtomicU32,
+    /// The slot that collects allocations made while no line of your code runs.
+    pub outside_slot: AtomicU32,
+    /// Bytes in blocks allocated since tracking began and not freed yet.
+    pub heap: AtomicU64,
+    pub peak: AtomicU64,
+    pub peak_ticks: AtomicU64,
+    pub peak_slot: AtomicU32,
+    /// Frames in `peak_stack` (outermost first): (function slot, line slot).
+    pub peak_depth: AtomicU32,
+    pub peak_stack: [[AtomicU32; 2]; PEAK_STACK],
+    /// refscope's own memory inside the worker (the table of live blocks).
+    pub bookkeeping: AtomicU64,
+    /// Cyclic GC: runs per generation, objects collected and uncollectable, ticks spent.
+    pub gc_runs: [AtomicU64; 3],
+    pub gc_collected: AtomicU64,
+    pub gc_uncollectable: AtomicU64,
+    pub gc_ticks: AtomicU64,
+}
+
+/// A plain copy of `MemHeader`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MemState {
+    pub on: bool,
+    pub outside_slot: Option<u32>,
+    pub heap: u64,
+    pub peak: u64,
+    pub peak_ticks: u64,
+    pub peak_slot: Option<u32>,
+    pub peak_stack: Vec<(u32, u32)>,
+    pub bookkeeping: u64,
+    pub gc_runs: [u64; 3],
+    pub gc_collected: u64,
+    pub gc_uncollectable: u64,
+    pub gc_ticks: u64,
+}
+
+impl MemHeader {
+    pub fn read(&self) -> MemState {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot = |v: u32| (v != NO_SLOT).then_some(v);
+        let depth = (self.peak_depth.load(Relaxed) as usize).min(PEAK_STACK);
+        MemState {
+            on: self.on.load(Relaxed) == 1,
+            outside_slot: slot(self.outside_slot.load(Relaxed)),
+            heap: self.heap.load(Relaxed),
+            peak: self.peak.load(Relaxed),
+            peak_ticks: self.peak_ticks.load(Relaxed),
+            peak_slot: slot(self.peak_slot.load(Relaxed)),
+            peak_stack: self.peak_stack[..depth]
+                .iter()
+                .map(|[c, l]| (c.load(Relaxed), l.load(Relaxed)))
+                .collect(),
+            bookkeeping: self.bookkeeping.load(Relaxed),
+            gc_runs: std::array::from_fn(|g| self.gc_runs[g].load(Relaxed)),
+            gc_collected: self.gc_collected.load(Relaxed),
+            gc_uncollectable: self.gc_uncollectable.load(Relaxed),
+            gc_ticks: self.gc_ticks.load(Relaxed),
+        }
+    }
 }
 
 /// A rare record, appended to the log as one JSON line.
@@ -73,6 +151,25 @@ pub enum Record {
     NoModule { name: String },
     /// A heap census (`refscope heap`), as the JSON of a `report::heap::HeapReport`.
     Heap { report: String },
+    /// One cyclic garbage collection and the line that was running when it started.
+    Gc {
+        generation: u8,
+        collected: u64,
+        uncollectable: u64,
+        start_ticks: u64,
+        ticks: u64,
+        slot: u32,
+    },
+    /// Bytes in live blocks over 512 bytes (outside pymalloc's arenas) at the end.
+    LargeLive { bytes: u64 },
+    /// Blocks still allocated when the program ended, by the slot of the line that allocated them.
+    Survivors { rows: Vec<(u32, u64, u64)> },
+    /// The Python allocator's own statistics, and the process's resident memory, at a moment.
+    Pymalloc {
+        when: String,
+        stats: crate::memory::PymallocStats,
+        rss: u64,
+    },
 }
 
 #[cfg(test)]
@@ -102,7 +199,7 @@ mod tests {
         let cap = Reader::parse(&std::fs::read(&path).unwrap());
         std::fs::remove_file(&path).unwrap();
         assert_eq!(cap.records, vec![rec]);
-        assert_eq!(cap.counters, vec![[5, 99, 42]]);
+        assert_eq!(cap.counters, vec![[5, 99, 42, 0, 0, 0, 0, 0, 0]]);
         assert_eq!(cap.flags, FLAG_FINISHED);
         assert!(cap.started);
     }

@@ -7,12 +7,13 @@ use std::sync::atomic::Ordering;
 #[derive(Debug, Default, Clone)]
 pub struct Capture {
     pub records: Vec<Record>,
-    /// Three counters per slot, as the worker left them.
+    /// The counters of each slot, as the worker left them.
     pub counters: Vec<[u64; SLOT_WORDS]>,
     pub flags: u32,
     pub last_line: Option<u32>,
     pub start_ticks: u64,
     pub end_ticks: u64,
+    pub mem: MemState,
     /// False when the worker never opened the file (it died before starting).
     pub started: bool,
 }
@@ -61,6 +62,7 @@ impl Reader {
             last_line: (last != NO_SLOT).then_some(last),
             start_ticks: h.start_ticks.load(Ordering::Relaxed),
             end_ticks: h.end_ticks.load(Ordering::Relaxed),
+            mem: h.mem.read(),
             started: true,
         }
     }

@@ -32,6 +32,8 @@ impl Writer {
             (*p).version = FORMAT_VERSION;
         }
         h.last_line.store(NO_SLOT, Ordering::Relaxed);
+        h.mem.outside_slot.store(NO_SLOT, Ordering::Relaxed);
+        h.mem.peak_slot.store(NO_SLOT, Ordering::Relaxed);
         Ok(w)
     }
 

@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// How many of the hottest lines to list
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
+    /// Leave memory out: no allocator hooks, GC runs or survivors (time and hits only)
+    #[arg(long)]
+    no_memory: bool,
     /// Print no terminal report (use with --json)
     #[arg(short, long)]
     quiet: bool,
@@ -245,6 +248,7 @@ fn run_with(
             args.all,
             args.timeout,
             heap.clone(),
+            heap.is_none() && !args.no_memory,
         )
     })?;
     if let Some(refused) = fin.capture.refused() {
@@ -265,6 +269,7 @@ fn run_with(
             wall_ns: fin.wall_ns,
             cwd: &cwd,
             code: code.as_deref(),
+            timeline: &fin.timeline,
         },
     );
     if let Some(plan) = &heap {

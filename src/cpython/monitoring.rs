@@ -50,9 +50,18 @@ unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> O
     }
 }
 
+/// The line number or instruction offset passed to a callback is an int CPython allocated for the
+/// call (above 256, outside the small-int cache): the tracer's doing, not the program's.
+#[inline(always)]
+unsafe fn forget_arg(args: Args) {
+    crate::memory::forget(unsafe { *args.add(1) } as *mut std::ffi::c_void);
+}
+
 unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     let t = clock::ticks();
+    let _pause = crate::memory::Pause::new();
     unsafe {
+        forget_arg(args);
         let Some(tr) = TRACER.get().as_mut() else {
             return none();
         };
@@ -65,7 +74,9 @@ unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssi
 
 unsafe fn enter(args: Args, resumed: bool) -> bool {
     let t = clock::ticks();
+    let _pause = crate::memory::Pause::new();
     unsafe {
+        forget_arg(args);
         let Some(tr) = TRACER.get().as_mut() else {
             return true;
         };
@@ -80,7 +91,9 @@ unsafe fn enter(args: Args, resumed: bool) -> bool {
 /// A frame returns, yields or unwinds; false when its code is not traced.
 unsafe fn leave(args: Args) -> bool {
     let t = clock::ticks();
+    let _pause = crate::memory::Pause::new();
     unsafe {
+        forget_arg(args);
         let Some(tr) = TRACER.get().as_mut() else {
             return true;
         };

@@ -124,6 +124,7 @@ unsafe extern "C" fn trace(
     arg: *mut ffi::PyObject,
 ) -> c_int {
     let t = clock::ticks();
+    let _pause = crate::memory::Pause::new();
     // SAFETY: called by the interpreter with the GIL held, never re-entered on this thread.
     let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
         return 0;
@@ -139,7 +140,10 @@ unsafe extern "C" fn trace(
             ffi::PyTrace_LINE => {
                 tr.line(ts, key, code, line(frame), t);
             }
-            ffi::PyTrace_CALL => match tr.code(code()) {
+            ffi::PyTrace_CALL => match {
+                forget_frame(frame);
+                tr.code(code())
+            } {
                 Some(c) => {
                     let resumed = tr.codes[c as usize].generator && tr.suspended.remove(&key);
                     tr.start(ts, key, c, resumed, resumed.then(|| line(frame)), t);
@@ -161,6 +165,19 @@ unsafe extern "C" fn trace(
         }
     });
     0
+}
+
+/// 3.11 creates frame objects lazily; a trace function makes it create one for every call, so
+/// that block is the tracer's doing, not the program's.
+#[inline(always)]
+fn forget_frame(frame: *mut ffi::PyFrameObject) {
+    #[cfg(Py_3_11)]
+    {
+        const GC_HEAD: usize = 16;
+        crate::memory::forget(unsafe { (frame as *mut u8).sub(GC_HEAD) } as *mut std::ffi::c_void);
+    }
+    #[cfg(not(Py_3_11))]
+    let _ = frame;
 }
 
 /// `threading.settrace` hook: runs in each new thread, installs the C trace function there and

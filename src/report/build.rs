@@ -2,7 +2,7 @@
 //! describes how the program ended.
 
 use super::*;
-use crate::capture::{Capture, Record, FLAG_FINISHED, FLAG_TRUNCATED};
+use crate::capture::{Capture, Record, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
 use crate::clock::Calibration;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +25,8 @@ pub struct Run<'a> {
     pub cwd: &'a Path,
     /// The `-c` code, which has no file to read the source from.
     pub code: Option<&'a str>,
+    /// Heap and RSS sampled by the launcher.
+    pub timeline: &'a [crate::memory::rss::Sample],
 }
 
 pub fn signal_name(sig: i32) -> String {
@@ -85,24 +87,27 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 lines.insert(*slot, (*file, *line));
             }
             Record::Code { .. } => codes.push(r),
-            Record::NoModule { .. } | Record::Heap { .. } => {}
+            _ => {}
         }
     }
-    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0; 3]);
+    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0; SLOT_WORDS]);
     let ns = |ticks: u64| run.calibration.ns(ticks);
 
     let mut per_file: BTreeMap<u32, Vec<Line>> = BTreeMap::new();
     let mut line_events = 0;
     for (slot, (file, line)) in &lines {
-        let [hits, ticks, own] = counter(*slot);
+        let c = counter(*slot);
+        let (hits, ticks, own) = (c[W_HITS], c[W_TICKS], c[W_SELF]);
+        let memory = memory::LineMemory::from_counters(&c);
         line_events += hits;
-        if hits > 0 || ticks > 0 {
+        if (hits > 0 || ticks > 0 || !memory.is_empty()) && files.contains_key(file) {
             per_file.entry(*file).or_default().push(Line {
                 line: *line,
                 hits,
                 time_ns: ns(ticks),
                 self_ns: ns(own),
                 source: String::new(),
+                memory,
             });
         }
     }
@@ -139,7 +144,8 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 qualname,
                 line,
             } => {
-                let [calls, ticks, own] = counter(*slot);
+                let c = counter(*slot);
+                let (calls, ticks, own) = (c[W_HITS], c[W_TICKS], c[W_SELF]);
                 (calls > 0 || ticks > 0).then(|| Function {
                     name: name.clone(),
                     qualname: qualname.clone(),
@@ -213,6 +219,45 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             format!("the program ran past the {t} s timeout and was stopped"),
         ),
     };
+    let location = |slot: u32| {
+        let (f, l) = lines.get(&slot)?;
+        let rep = file_reports.iter().find(|r| Some(&r.path) == files.get(f))?;
+        Some((
+            Location {
+                file: rep.display.clone(),
+                line: *l,
+            },
+            rep.source.get(*l as usize - 1).cloned().unwrap_or_default(),
+        ))
+    };
+    let function = |slot: u32| {
+        cap.records.iter().find_map(|r| match r {
+            Record::Code {
+                slot: s,
+                file,
+                qualname,
+                line,
+                ..
+            } if *s == slot => Some((
+                qualname.clone(),
+                files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
+                *line,
+            )),
+            _ => None,
+        })
+    };
+    let counters = |slot: u32| counter(slot).to_vec();
+    let memory = memory::build(
+        cap,
+        run.timeline,
+        &memory::Names {
+            location: &location,
+            function: &function,
+            ns: &ns,
+            counters: &counters,
+        },
+        partial,
+    );
     Report {
         schema: SCHEMA.to_string(),
         schema_version: SCHEMA_VERSION,
@@ -232,6 +277,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
         line_events,
         files: file_reports,
         functions,
+        memory,
     }
 }
 
@@ -277,7 +323,11 @@ mod tests {
                     line: 3,
                 },
             ],
-            counters: vec![[1, 2000, 600], [1, 500, 500], [3, 1500, 100], [0, 0, 0]],
+            counters: [[1, 2000, 600], [1, 500, 500], [3, 1500, 100], [0, 0, 0]]
+                .iter()
+                .map(|c| std::array::from_fn(|i| c.get(i).copied().unwrap_or(0)))
+                .collect(),
+            mem: Default::default(),
             flags,
             last_line: Some(2),
             start_ticks: 100,
@@ -299,6 +349,7 @@ mod tests {
             wall_ns: 9,
             cwd: Path::new("/w"),
             code: None,
+            timeline: &[],
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod bench;
 mod build;
 pub mod heap;
+pub mod memory;
 pub mod size;
 pub mod terminal;
 
@@ -13,7 +14,7 @@ pub use build::{build, Ended, Run};
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "refscope.run";
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -29,6 +30,8 @@ pub struct Report {
     pub line_events: u64,
     pub files: Vec<FileReport>,
     pub functions: Vec<Function>,
+    /// Allocations, the heap over time, GC runs and survivors; None with `--no-memory`.
+    pub memory: Option<memory::Memory>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,7 +86,7 @@ pub struct FileReport {
     pub source: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Line {
     pub line: u32,
     pub hits: u64,
@@ -93,6 +96,9 @@ pub struct Line {
     /// Time of the line itself: `time_ns` minus the time of traced (your) code it called.
     pub self_ns: u64,
     pub source: String,
+    /// What the line did to memory (zero with `--no-memory`).
+    #[serde(flatten)]
+    pub memory: memory::LineMemory,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -139,6 +145,14 @@ pub(crate) mod sample {
             time_ns,
             self_ns,
             source: src[line as usize - 1].to_string(),
+            memory: memory::LineMemory {
+                alloc_bytes: hits * 64,
+                allocations: hits,
+                freed_bytes: hits * 32,
+                frees: hits / 2,
+                objects_created: hits,
+                objects_freed: hits / 2,
+            },
         };
         Report {
             schema: SCHEMA.into(),
@@ -206,6 +220,70 @@ pub(crate) mod sample {
                     self_ns: 11_890_000,
                 },
             ],
+            memory:
+                (!partial).then(|| {
+                    let at = |line| {
+                        Some(Location {
+                            file: "fib.py".into(),
+                            line,
+                        })
+                    };
+                    memory::Memory {
+                        domains: vec!["mem".into(), "obj".into()],
+                        total: memory::LineMemory {
+                            alloc_bytes: 5_000_000,
+                            allocations: 40_000,
+                            freed_bytes: 4_900_000,
+                            frees: 39_000,
+                            objects_created: 30_000,
+                            objects_freed: 29_500,
+                        },
+                        outside: Default::default(),
+                        heap_end_bytes: 100_000,
+                        peak: Some(memory::Peak {
+                            bytes: 4_200_000,
+                            t_ns: 6_000_000,
+                            at: at(4),
+                            source: src[3].into(),
+                            stack: vec![memory::StackEntry {
+                                function: "<module>".into(),
+                                file: "fib.py".into(),
+                                line: 11,
+                            }],
+                        }),
+                        timeline: (0..8)
+                            .map(|i| memory::TimePoint {
+                                t_ns: i * 1_500_000,
+                                heap_bytes: [0, 1, 3, 4, 4, 2, 1, 0][i as usize] * 1_000_000,
+                                rss_bytes: 20_000_000 + [0, 1, 3, 4, 4, 4, 4, 4][i as usize] * 1_000_000,
+                            })
+                            .collect(),
+                        rss_end: None,
+                        explanation:
+                            "The Python heap fell by 3.9 MiB after its peak at fib.py:4, but RSS came down only 0 B."
+                                .into(),
+                        gc: memory::Gc {
+                            runs: [3, 1, 0],
+                            collected: 12,
+                            uncollectable: 0,
+                            time_ns: 90_000,
+                            list: vec![memory::GcRun {
+                                generation: 1,
+                                collected: 12,
+                                uncollectable: 0,
+                                t_ns: 5_000_000,
+                                duration_ns: 40_000,
+                                at: at(4),
+                            }],
+                        },
+                        survivors: vec![memory::Survivor {
+                            at: at(11),
+                            source: src[10].into(),
+                            blocks: 3,
+                            bytes: 100_000,
+                        }],
+                    }
+                }),
         }
     }
 }

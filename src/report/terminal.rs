@@ -6,11 +6,11 @@ use super::*;
 use anstyle::{AnsiColor, Style};
 use std::fmt::Write;
 
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
+pub(crate) const BOLD: Style = Style::new().bold();
+pub(crate) const DIM: Style = Style::new().dimmed();
 const HOT: Style = AnsiColor::Red.on_default().bold();
-const WARM: Style = AnsiColor::Yellow.on_default();
-const HEAD: Style = AnsiColor::Cyan.on_default().bold();
+pub(crate) const WARM: Style = AnsiColor::Yellow.on_default();
+pub(crate) const HEAD: Style = AnsiColor::Cyan.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 
 pub struct Options {
@@ -44,7 +44,7 @@ pub fn fmt_bytes(b: u64) -> String {
     }
 }
 
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -74,7 +74,7 @@ fn heat(p: f64) -> Style {
     }
 }
 
-fn bar(p: f64, width: usize) -> String {
+pub(crate) fn bar(p: f64, width: usize) -> String {
     let cells = (p / 100.0 * width as f64 * 8.0).round() as usize;
     let full = (cells / 8).min(width);
     let mut s = "█".repeat(full);
@@ -97,11 +97,30 @@ pub fn render(r: &Report, opts: &Options) -> String {
         r.python.version
     );
     outcome(&mut o, r);
+    let mem = r.memory.is_some();
+    let mem_cols = |l: Option<&Line>| match (mem, l) {
+        (false, _) => String::new(),
+        (true, None) => format!(" {:>10} {:>11}", "", ""),
+        (true, Some(l)) => format!(
+            " {:>10} {:>11}",
+            if l.memory.alloc_bytes > 0 {
+                fmt_bytes(l.memory.alloc_bytes)
+            } else {
+                String::new()
+            },
+            memory::net(&l.memory)
+        ),
+    };
     let blank = |o: &mut String, n: u32, src: &str| {
         let _ = writeln!(
             o,
-            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>10} {:>7}  {src}{DIM:#}",
-            "", "", "", "", ""
+            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>10} {:>7}{}  {src}{DIM:#}",
+            "",
+            "",
+            "",
+            "",
+            "",
+            mem_cols(None)
         );
     };
 
@@ -109,8 +128,18 @@ pub fn render(r: &Report, opts: &Options) -> String {
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
         let _ = writeln!(
             o,
-            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>10} {:>7}  Source{BOLD:#}",
-            "Line", "Hits", "Time", "Self", "Per hit", "% run"
+            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>10} {:>7}{}  Source{BOLD:#}",
+            "Line",
+            "Hits",
+            "Time",
+            "Self",
+            "Per hit",
+            "% run",
+            if mem {
+                format!(" {:>10} {:>11}", "Alloc", "Net")
+            } else {
+                String::new()
+            }
         );
         let mut prev: Option<u32> = None;
         for l in &f.lines {
@@ -136,13 +165,14 @@ pub fn render(r: &Report, opts: &Options) -> String {
             let st = heat(pct(l.self_ns, wall));
             let _ = writeln!(
                 o,
-                "{st}{:>6} {:>10} {:>10} {:>10} {:>10} {:>6.1}%  {}{st:#}",
+                "{st}{:>6} {:>10} {:>10} {:>10} {:>10} {:>6.1}%{}  {}{st:#}",
                 l.line,
                 thousands(l.hits),
                 fmt_ns(l.time_ns),
                 fmt_ns(l.self_ns),
                 per,
                 pct(l.time_ns, wall),
+                mem_cols(Some(l)),
                 l.source
             );
             prev = Some(l.line);
@@ -215,6 +245,7 @@ pub fn render(r: &Report, opts: &Options) -> String {
             );
         }
     }
+    memory::render(&mut o, r, opts.top);
     if r.outcome.partial {
         let _ = writeln!(o);
         outcome(&mut o, r);

@@ -10,7 +10,7 @@ mod filter;
 
 pub use filter::Filter;
 
-use crate::capture::{Record, Writer, NO_SLOT};
+use crate::capture::{Record, Writer, NO_SLOT, W_HITS, W_SELF, W_TICKS};
 use crate::clock;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -48,14 +48,28 @@ pub fn with_thread<R>(t_enter: u64, f: impl FnOnce(&mut ThreadState) -> R) -> R 
         // tracing while a tracing callback runs).
         let ts = unsafe { &mut *c.get() };
         let r = f(ts);
+        crate::memory::set_line(ts.top_line());
         ts.overhead += clock::ticks().wrapping_sub(t_enter);
         r
+    })
+}
+
+/// Calls `f(function slot, line slot)` for each traced frame of this thread, outermost first.
+/// Only while no callback of this thread runs (the allocator hooks, outside refscope's own work).
+pub fn each_frame(mut f: impl FnMut(u32, u32)) {
+    THREAD.with(|c| {
+        // SAFETY: no callback runs on this thread, so no other reference to its state is live.
+        let ts = unsafe { &*c.get() };
+        for fr in &ts.stack {
+            f(fr.fn_slot, fr.line);
+        }
     })
 }
 
 struct Frame {
     key: usize,
     code: u32,
+    fn_slot: u32,
     line: u32,
     line_t0: u64,
     line_ov0: u64,
@@ -103,6 +117,15 @@ impl ThreadState {
 
     pub fn top_key(&self) -> Option<usize> {
         self.stack.last().map(|f| f.key)
+    }
+
+    /// The line of your code this thread runs: the innermost traced frame that is on a line.
+    fn top_line(&self) -> u32 {
+        self.stack
+            .iter()
+            .rev()
+            .find(|f| f.line != NO_SLOT)
+            .map_or(NO_SLOT, |f| f.line)
     }
 }
 
@@ -359,7 +382,7 @@ impl Tracer {
         }
         ts.open(slot);
         if hit {
-            self.add(slot, 0, 1);
+            self.add(slot, W_HITS, 1);
         }
         self.out.header().last_line.store(slot, Ordering::Relaxed);
     }
@@ -373,9 +396,9 @@ impl Tracer {
         }
         let dt = t.wrapping_sub(f.line_t0).saturating_sub(ts.overhead - f.line_ov0);
         let own = dt.saturating_sub(std::mem::take(&mut f.line_child));
-        self.add(slot, 2, own);
+        self.add(slot, W_SELF, own);
         if ts.close(slot) {
-            self.add(slot, 1, dt);
+            self.add(slot, W_TICKS, dt);
         }
     }
 
@@ -383,12 +406,13 @@ impl Tracer {
     pub fn start(&mut self, ts: &mut ThreadState, key: usize, code: u32, resumed: bool, line: Option<u32>, t: u64) {
         let slot = self.codes[code as usize].slot;
         if !resumed {
-            self.add(slot, 0, 1);
+            self.add(slot, W_HITS, 1);
         }
         ts.open(slot);
         ts.stack.push(Frame {
             key,
             code,
+            fn_slot: slot,
             line: NO_SLOT,
             line_t0: t,
             line_ov0: 0,
@@ -440,13 +464,13 @@ impl Tracer {
             let f = ts.stack.pop().unwrap();
             let slot = self.codes[f.code as usize].slot;
             let dt = t.wrapping_sub(f.call_t0).saturating_sub(ts.overhead - f.call_ov0);
-            self.add(slot, 2, dt.saturating_sub(f.call_child));
+            self.add(slot, W_SELF, dt.saturating_sub(f.call_child));
             if let Some(caller) = ts.stack.last_mut() {
                 caller.line_child += dt;
                 caller.call_child += dt;
             }
             if ts.close(slot) {
-                self.add(slot, 1, dt);
+                self.add(slot, W_TICKS, dt);
             }
         }
         Some(code)

@@ -1,0 +1,149 @@
+//! Cyclic GC runs, seen through `gc.callbacks`: generation, what was collected, how long it took
+//! and the line of your code that was running when the collection started.
+
+use super::{Pause, CUR};
+use crate::capture::{Record, Writer, NO_SLOT};
+use crate::clock;
+use crate::tracer::{GilCell, TRACER};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Runs listed one by one in the report; beyond that only the totals grow.
+const MAX_LOGGED: usize = 10_000;
+
+struct Gc {
+    callback: Py<PyAny>,
+    /// (start ticks, generation, slot) of the collection under way.
+    running: Option<(u64, u8, u32)>,
+    /// Runs that ended while refscope's own code held the capture log.
+    pending: Vec<Record>,
+    logged: usize,
+}
+
+static GC: GilCell<Option<Gc>> = GilCell::new(None);
+
+unsafe fn item(info: *mut ffi::PyObject, key: &std::ffi::CStr) -> u64 {
+    unsafe {
+        let v = ffi::PyDict_GetItemString(info, key.as_ptr());
+        if v.is_null() {
+            return 0;
+        }
+        let n = ffi::PyLong_AsLongLong(v);
+        if n < 0 {
+            ffi::PyErr_Clear();
+            return 0;
+        }
+        n as u64
+    }
+}
+
+unsafe fn none() -> *mut ffi::PyObject {
+    let n = unsafe { ffi::Py_None() };
+    unsafe { ffi::Py_INCREF(n) };
+    n
+}
+
+unsafe extern "C" fn on_gc(
+    _s: *mut ffi::PyObject,
+    args: *mut *mut ffi::PyObject,
+    n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    let t = clock::ticks();
+    let pause = Pause::new();
+    unsafe {
+        let Some(g) = GC.get().as_mut() else {
+            return none();
+        };
+        let Some(m) = super::state() else {
+            return none();
+        };
+        if n < 2 || ffi::PyDict_Check(*args.add(1)) == 0 {
+            return none();
+        }
+        let phase = ffi::PyUnicode_AsUTF8(*args);
+        let info = *args.add(1);
+        let generation = item(info, c"generation").min(2) as u8;
+        if !phase.is_null() && std::ffi::CStr::from_ptr(phase).to_bytes() == b"start" {
+            let slot = CUR.with(|c| c.get()) as u32;
+            g.running = Some((t, generation, if slot == NO_SLOT { m.outside } else { slot }));
+        } else if let Some((t0, generation, slot)) = g.running.take() {
+            let (collected, uncollectable) = (item(info, c"collected"), item(info, c"uncollectable"));
+            let ticks = t.wrapping_sub(t0);
+            let h = &m.header().mem;
+            h.gc_runs[generation as usize].fetch_add(1, Relaxed);
+            h.gc_collected.fetch_add(collected, Relaxed);
+            h.gc_uncollectable.fetch_add(uncollectable, Relaxed);
+            h.gc_ticks.fetch_add(ticks, Relaxed);
+            if g.logged < MAX_LOGGED {
+                g.logged += 1;
+                g.pending.push(Record::Gc {
+                    generation,
+                    collected,
+                    uncollectable,
+                    start_ticks: t0,
+                    ticks,
+                    slot,
+                });
+                // Outside refscope's own callbacks nothing else holds the tracer: log now.
+                if !pause.0 {
+                    if let Some(tr) = TRACER.get().as_mut() {
+                        for r in g.pending.drain(..) {
+                            tr.writer_mut().log(&r);
+                        }
+                    }
+                }
+            }
+        }
+        none()
+    }
+}
+
+pub fn install(py: Python<'_>) {
+    let def = Box::leak(Box::new(ffi::PyMethodDef {
+        ml_name: c"refscope_gc_callback".as_ptr(),
+        ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: on_gc },
+        ml_flags: ffi::METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    }));
+    let Ok(callback) = (unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(def, std::ptr::null_mut(), std::ptr::null_mut()),
+        )
+    }) else {
+        return;
+    };
+    let appended = py
+        .import("gc")
+        .and_then(|gc| gc.getattr("callbacks"))
+        .and_then(|cbs| cbs.call_method1("append", (&callback,)));
+    if appended.is_ok() {
+        unsafe {
+            *GC.get() = Some(Gc {
+                callback: callback.unbind(),
+                running: None,
+                pending: Vec::new(),
+                logged: 0,
+            })
+        };
+    }
+}
+
+pub fn uninstall(py: Python<'_>) {
+    if let Some(g) = unsafe { GC.get() }.as_ref() {
+        let _ = py
+            .import("gc")
+            .and_then(|gc| gc.getattr("callbacks"))
+            .and_then(|cbs| cbs.call_method1("remove", (g.callback.bind(py),)));
+    }
+}
+
+/// Logs the runs still buffered.
+pub fn flush(out: &mut Writer) {
+    if let Some(g) = unsafe { GC.get() }.as_mut() {
+        for r in g.pending.drain(..) {
+            out.log(&r);
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Memory per line: CPython's object and mem allocator domains (PEP 445) wrapped by hooks that
+//! charge every block to the line of your code running on the allocating thread.
+//!
+//! The hooks call only Rust code, whose own allocations go to libc and never come back here.
+//! Both domains run with the GIL held, which serialises all state below. Each live block is
+//! kept in a table (address → size and line), so a free is charged with its real size and
+//! whatever is still allocated at exit is grouped by the line that allocated it. refscope's own
+//! work (tracer callbacks, the GC callback) is paused: what it allocates is not counted.
+
+mod gc;
+mod pymalloc;
+pub mod rss;
+
+pub use pymalloc::PymallocStats;
+
+use crate::capture::{
+    Header, Record, Writer, NO_SLOT, PEAK_STACK, SLOT_WORDS, W_ALLOCS, W_ALLOC_BYTES, W_FREED_BYTES, W_FREES,
+    W_OBJS_FREED, W_OBJS_NEW,
+};
+use crate::clock;
+use crate::tracer::GilCell;
+use pyo3::ffi::{self, PyMemAllocatorDomain, PyMemAllocatorEx};
+use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Low 32 bits: the line slot this thread runs (NO_SLOT: none of your code); PAUSED: refscope
+/// itself is running on this thread.
+const PAUSED: u64 = 1 << 32;
+/// Live-table values: size above SLOT_BITS, the allocating slot below.
+const SLOT_BITS: u32 = 22;
+const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+/// pymalloc's small-request threshold: larger blocks go to the C allocator.
+const SMALL: u64 = 512;
+
+thread_local! {
+    static CUR: Cell<u64> = const { Cell::new(NO_SLOT as u64) };
+}
+
+/// Marks refscope's own work on this thread for as long as it lives.
+pub struct Pause(bool);
+
+impl Pause {
+    #[inline(always)]
+    pub fn new() -> Pause {
+        Pause(CUR.with(|c| {
+            let v = c.get();
+            c.set(v | PAUSED);
+            v & PAUSED != 0
+        }))
+    }
+}
+
+impl Drop for Pause {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if !self.0 {
+            CUR.with(|c| c.set(c.get() & !PAUSED));
+        }
+    }
+}
+
+/// The tracer tells which line this thread now runs (NO_SLOT: none of your code).
+#[inline(always)]
+pub fn set_line(slot: u32) {
+    CUR.with(|c| c.set((c.get() & PAUSED) | slot as u64));
+}
+
+struct Domain {
+    original: PyMemAllocatorEx,
+    objects: bool,
+}
+
+struct Memory {
+    live: FxHashMap<usize, u64>,
+    counters: *mut u64,
+    header: *const Header,
+    outside: u32,
+    heap: u64,
+    /// The part of `heap` in blocks over SMALL bytes (pymalloc hands those to malloc).
+    large: u64,
+    peak: u64,
+    /// The peak whose call stack was last copied, and at which line.
+    stack_peak: u64,
+    stack_slot: u32,
+    capacity: usize,
+    domains: [Option<Box<Domain>>; 2],
+}
+
+static STATE: GilCell<Option<Memory>> = GilCell::new(None);
+
+impl Memory {
+    #[inline(always)]
+    fn add(&self, slot: u32, word: usize, v: u64) {
+        // SAFETY: slot < SLOT_CAPACITY, so the word is inside the capture mapping.
+        unsafe { *self.counters.add(SLOT_WORDS * slot as usize + word) += v };
+    }
+
+    #[inline(always)]
+    fn sub(&self, slot: u32, word: usize, v: u64) {
+        unsafe {
+            let w = self.counters.add(SLOT_WORDS * slot as usize + word);
+            *w = (*w).saturating_sub(v);
+        }
+    }
+
+    #[inline(always)]
+    fn header(&self) -> &Header {
+        // SAFETY: the capture mapping outlives the hooks (they are removed before it is unmapped).
+        unsafe { &*self.header }
+    }
+
+    #[inline(always)]
+    fn slot(&self, cur: u64) -> u32 {
+        let s = cur as u32;
+        if s == NO_SLOT {
+            self.outside
+        } else {
+            s
+        }
+    }
+
+    #[inline(always)]
+    fn alloc(&mut self, p: *mut c_void, size: usize, object: bool) {
+        let cur = CUR.with(Cell::get);
+        if cur & PAUSED != 0 || p.is_null() {
+            return;
+        }
+        let slot = self.slot(cur);
+        let size = size as u64;
+        self.live.insert(p as usize, size << SLOT_BITS | slot as u64);
+        self.add(slot, W_ALLOC_BYTES, size);
+        self.add(slot, W_ALLOCS, 1);
+        if object {
+            self.add(slot, W_OBJS_NEW, 1);
+        }
+        self.heap += size;
+        if size > SMALL {
+            self.large += size;
+        }
+        self.header().mem.heap.store(self.heap, Relaxed);
+        if self.heap > self.peak {
+            self.new_peak(slot);
+        }
+        if self.live.capacity() != self.capacity {
+            self.capacity = self.live.capacity();
+            let bytes = self.capacity * (std::mem::size_of::<(usize, u64)>() + 1);
+            self.header().mem.bookkeeping.store(bytes as u64, Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    fn free(&mut self, p: *mut c_void, object: bool) {
+        let Some(v) = self.live.remove(&(p as usize)) else {
+            return;
+        };
+        let slot = self.slot(CUR.with(Cell::get));
+        let size = v >> SLOT_BITS;
+        self.add(slot, W_FREED_BYTES, size);
+        self.add(slot, W_FREES, 1);
+        if object {
+            self.add(slot, W_OBJS_FREED, 1);
+        }
+        self.heap -= size;
+        if size > SMALL {
+            self.large -= size;
+        }
+        self.header().mem.heap.store(self.heap, Relaxed);
+    }
+
+    /// A new peak: its line always; its call stack when the line changed or the peak grew by
+    /// more than 1/64 since the last copy (a growing loop would otherwise copy on every block).
+    #[inline(never)]
+    fn new_peak(&mut self, slot: u32) {
+        self.peak = self.heap;
+        // SAFETY: the capture mapping outlives the hooks.
+        let m = unsafe { &(*self.header).mem };
+        m.peak.store(self.peak, Relaxed);
+        m.peak_slot.store(slot, Relaxed);
+        m.peak_ticks.store(clock::ticks(), Relaxed);
+        if slot != self.stack_slot || self.peak > self.stack_peak + self.stack_peak / 64 {
+            self.stack_peak = self.peak;
+            self.stack_slot = slot;
+            let mut depth = 0;
+            crate::tracer::each_frame(|code, line| {
+                if depth < PEAK_STACK {
+                    m.peak_stack[depth][0].store(code, Relaxed);
+                    m.peak_stack[depth][1].store(line, Relaxed);
+                    depth += 1;
+                }
+            });
+            m.peak_depth.store(depth as u32, Relaxed);
+        }
+    }
+}
+
+#[inline(always)]
+fn state() -> Option<&'static mut Memory> {
+    // SAFETY: the object and mem domains run with the GIL held, and no hook calls back into
+    // Python, so no other reference to the state is live.
+    unsafe { STATE.get() }.as_mut()
+}
+
+#[inline(always)]
+fn domain(ctx: *mut c_void) -> &'static Domain {
+    // SAFETY: ctx is the Box<Domain> installed with the hook; it is never freed.
+    unsafe { &*(ctx as *const Domain) }
+}
+
+extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
+    let d = domain(ctx);
+    let p = (d.original.malloc.unwrap())(d.original.ctx, size);
+    if let Some(m) = state() {
+        m.alloc(p, size, d.objects);
+    }
+    p
+}
+
+extern "C" fn hook_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    let d = domain(ctx);
+    let p = (d.original.calloc.unwrap())(d.original.ctx, n, size);
+    if let Some(m) = state() {
+        m.alloc(p, n.saturating_mul(size), d.objects);
+    }
+    p
+}
+
+/// A resize counts as freeing the old block and allocating the new one.
+extern "C" fn hook_realloc(ctx: *mut c_void, old: *mut c_void, size: usize) -> *mut c_void {
+    let d = domain(ctx);
+    let p = (d.original.realloc.unwrap())(d.original.ctx, old, size);
+    if !p.is_null() {
+        if let Some(m) = state() {
+            if !old.is_null() {
+                m.free(old, false);
+            }
+            m.alloc(p, size, false);
+        }
+    }
+    p
+}
+
+extern "C" fn hook_free(ctx: *mut c_void, p: *mut c_void) {
+    let d = domain(ctx);
+    if !p.is_null() {
+        if let Some(m) = state() {
+            m.free(p, d.objects);
+        }
+    }
+    (d.original.free.unwrap())(d.original.ctx, p)
+}
+
+const DOMAINS: [(PyMemAllocatorDomain, bool); 2] = [
+    (PyMemAllocatorDomain::PYMEM_DOMAIN_MEM, false),
+    (PyMemAllocatorDomain::PYMEM_DOMAIN_OBJ, true),
+];
+
+/// Starts tracking: from now on every block of the two domains is charged to a line.
+pub fn install(py: Python<'_>, out: &mut Writer) {
+    let _ = py;
+    let outside = out.new_slot();
+    if outside == NO_SLOT {
+        return;
+    }
+    out.log(&Record::Line {
+        slot: outside,
+        file: u32::MAX,
+        line: 0,
+    });
+    let counters = out.counters();
+    let h = out.header();
+    h.mem.outside_slot.store(outside, Relaxed);
+    h.mem.on.store(1, Relaxed);
+    let mut m = Memory {
+        live: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
+        counters,
+        header: h as *const Header,
+        outside,
+        heap: 0,
+        large: 0,
+        peak: 0,
+        stack_peak: 0,
+        stack_slot: NO_SLOT,
+        capacity: 0,
+        domains: [None, None],
+    };
+    for (i, (dom, objects)) in DOMAINS.into_iter().enumerate() {
+        let mut original = PyMemAllocatorEx {
+            ctx: std::ptr::null_mut(),
+            malloc: None,
+            calloc: None,
+            realloc: None,
+            free: None,
+        };
+        unsafe { ffi::PyMem_GetAllocator(dom, &mut original) };
+        let d = Box::new(Domain { original, objects });
+        let mut hook = PyMemAllocatorEx {
+            ctx: &*d as *const Domain as *mut c_void,
+            malloc: Some(hook_malloc),
+            calloc: Some(hook_calloc),
+            realloc: Some(hook_realloc),
+            free: Some(hook_free),
+        };
+        m.domains[i] = Some(d);
+        unsafe { ffi::PyMem_SetAllocator(dom, &mut hook) };
+    }
+    unsafe { *STATE.get() = Some(m) };
+    gc::install(py);
+}
+
+/// Puts CPython's own allocators back; blocks allocated meanwhile are theirs anyway.
+pub fn uninstall(py: Python<'_>) {
+    let Some(m) = (unsafe { STATE.get() }).as_mut() else {
+        return;
+    };
+    gc::uninstall(py);
+    for (i, (dom, _)) in DOMAINS.into_iter().enumerate() {
+        if let Some(d) = m.domains[i].take() {
+            let mut original = d.original;
+            unsafe { ffi::PyMem_SetAllocator(dom, &mut original) };
+            // A block freed later may still carry this context if CPython cached it: keep it.
+            std::mem::forget(d);
+        }
+    }
+    // The hooks are gone; the table goes with the state.
+    unsafe { *STATE.get() = None };
+}
+
+/// Stops counting a block (one CPython allocated only because a tracer is set).
+pub fn forget(p: *mut c_void) {
+    if let Some(m) = state() {
+        if let Some(v) = m.live.remove(&(p as usize)) {
+            let slot = (v & SLOT_MASK) as u32;
+            let size = v >> SLOT_BITS;
+            m.sub(slot, W_ALLOC_BYTES, size);
+            m.sub(slot, W_ALLOCS, 1);
+            m.sub(slot, W_OBJS_NEW, 1);
+            m.heap -= size;
+            if size > SMALL {
+                m.large -= size;
+            }
+            m.header().mem.heap.store(m.heap, Relaxed);
+        }
+    }
+}
+
+/// What is still allocated, grouped by the line that allocated it: (slot, blocks, bytes).
+pub fn survivors() -> Vec<(u32, u64, u64)> {
+    let Some(m) = state() else { return Vec::new() };
+    let mut by: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
+    for v in m.live.values() {
+        let e = by.entry((v & SLOT_MASK) as u32).or_default();
+        e.0 += 1;
+        e.1 += v >> SLOT_BITS;
+    }
+    let mut rows: Vec<_> = by.into_iter().map(|(s, (n, b))| (s, n, b)).collect();
+    rows.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    rows
+}
+
+pub fn active() -> bool {
+    state().is_some()
+}
+
+/// Logs the allocator's statistics and the resident memory now.
+pub fn log_pymalloc(out: &mut Writer, when: &str) {
+    let _p = Pause::new();
+    if let Some(stats) = pymalloc::stats() {
+        out.log(&Record::Pymalloc {
+            when: when.to_string(),
+            stats,
+            rss: rss::resident(std::process::id()).unwrap_or(0),
+        });
+    }
+}
+
+/// At the end of the program: GC runs still buffered and what survives, then the hooks go.
+pub fn finish(py: Python<'_>, out: &mut Writer) {
+    if !active() {
+        return;
+    }
+    let _p = Pause::new();
+    gc::flush(out);
+    let rows = survivors();
+    out.log(&Record::Survivors { rows });
+    if let Some(m) = state() {
+        out.log(&Record::LargeLive { bytes: m.large });
+    }
+    uninstall(py);
+    // pymalloc reports only while it is the installed allocator, so after the hooks are gone.
+    log_pymalloc(out, "end");
+}
