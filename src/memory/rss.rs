@@ -43,7 +43,10 @@ impl Sampler {
             return;
         }
         self.next = now + self.interval;
-        let Some(rss) = resident(self.pid) else { return };
+        // A process being torn down reads as 0 resident pages.
+        let Some(rss) = resident(self.pid).filter(|&r| r > 0) else {
+            return;
+        };
         let last = header.last_line.load(Relaxed);
         self.samples.push(Sample {
             ticks: crate::clock::ticks(),

@@ -199,7 +199,7 @@ pub fn build(cap: &Capture, timeline: &[Sample], names: &Names, partial: bool) -
 
     let timeline: Vec<TimePoint> = timeline
         .iter()
-        .filter(|s| s.ticks >= start)
+        .filter(|s| s.ticks >= start && (cap.end_ticks == 0 || s.ticks <= cap.end_ticks))
         .map(|s| TimePoint {
             t_ns: since(s.ticks),
             heap_bytes: s.heap,

@@ -1,0 +1,7 @@
+def f():
+    return None
+
+
+calls = [None] * 20000
+for _ in calls:
+    f()
