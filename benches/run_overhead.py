@@ -2,14 +2,24 @@
 
 Run:
     python benches/run_overhead.py [--python PATH] [--rounds N] [--quick] [--only NAME] [--json FILE]
+                                   [--tools time|memory]
 
-Each workload in benches/workloads/ runs as its own process under each tool, with the same interpreter:
+Each workload in benches/workloads/ runs as its own process under each tool, with the same interpreter.
+`--tools time` (the default) compares line-level time profilers:
 
     plain          python w.py
-    refscope       python -m refscope run -q w.py
+    refscope       python -m refscope run -q w.py              (time and memory, the default)
     line_profiler  python -m kernprof -l -q -p w.py -o TMP/w.lprof w.py   (autoprofile: every function
                    and method of w.py; module-level code and lambdas are not profiled)
     cProfile       python -m cProfile -o TMP/w.prof w.py
+
+`--tools memory` compares memory tracers:
+
+    plain          python w.py
+    refscope       python -m refscope run -q w.py              (time and memory together)
+    refscope-time  python -m refscope run -q --no-memory w.py
+    tracemalloc    python -X tracemalloc=1 w.py
+    memray         python -m memray run --trace-python-allocators -q -f -o TMP/out.bin w.py
 
 Wall time of the whole process is measured (startup included, nothing subtracted). Each round runs
 every workload under every tool in turn (plain, refscope, line_profiler, cProfile, plain, ...) so
@@ -34,7 +44,10 @@ from pathlib import Path
 
 WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 WORKLOADS = ["tight_loop", "fib", "alloc", "mixed"]
-TOOLS = ["plain", "refscope", "line_profiler", "cProfile"]
+TOOL_SETS = {
+    "time": ["plain", "refscope", "line_profiler", "cProfile"],
+    "memory": ["plain", "refscope", "refscope-time", "tracemalloc", "memray"],
+}
 QUICK_SCALE = "0.02"
 
 # Prints the optional tools the interpreter under test can run, or why not.
@@ -47,15 +60,17 @@ else:
     import line_profiler
     v = tuple(int(p) for p in line_profiler.__version__.split(".")[:2])
     print("line_profiler" if v >= (4, 1) else f"line_profiler: {line_profiler.__version__} has no -p, need >= 4.1")
+print("memray" if u.find_spec("memray") else "memray: not installed")
 """
 
 
-def available_tools(python):
+def available_tools(python, wanted):
     lines = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split("\n")
     for line in lines:
-        if ":" in line:
+        if ":" in line and line.split(":")[0] in wanted:
             print(f"{line}; skipped")
-    return [t for t in TOOLS if t in ("plain", "cProfile") or t in lines]
+    always = ("plain", "cProfile", "tracemalloc")
+    return [t for t in wanted if t in always or t in lines or (t == "refscope-time" and "refscope" in lines)]
 
 
 def command(tool, python, script, args, tmp):
@@ -63,6 +78,13 @@ def command(tool, python, script, args, tmp):
         return [python, script, *args]
     if tool == "refscope":
         return [python, "-m", "refscope", "run", "-q", script, *args]
+    if tool == "refscope-time":
+        return [python, "-m", "refscope", "run", "-q", "--no-memory", script, *args]
+    if tool == "tracemalloc":
+        return [python, "-X", "tracemalloc=1", script, *args]
+    if tool == "memray":
+        return [python, "-m", "memray", "run", "--trace-python-allocators", "-q", "-f", "-o", f"{tmp}/out.bin",
+                script, *args]
     if tool == "line_profiler":
         return [python, "-m", "kernprof", "-l", "-q", "-p", script, "-o", f"{tmp}/out.lprof", script, *args]
     return [python, "-m", "cProfile", "-o", f"{tmp}/out.prof", script, *args]
@@ -89,9 +111,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
     ap.add_argument("--only", choices=WORKLOADS, help="run only this workload")
     ap.add_argument("--json", metavar="FILE", help="also save the results as JSON")
+    ap.add_argument("--tools", choices=sorted(TOOL_SETS), default="time", help="which tools to compare")
     opts = ap.parse_args()
 
-    tools = available_tools(opts.python)
+    tools = available_tools(opts.python, TOOL_SETS[opts.tools])
     workloads = ["empty"] + ([opts.only] if opts.only else WORKLOADS)
     args = [QUICK_SCALE] if opts.quick else []
     version = subprocess.run([opts.python, "-c", "import sys; print(sys.version.split()[0])"],
@@ -114,28 +137,29 @@ def main():
 
     med = {w: {t: statistics.median(v) for t, v in times[w].items()} for w in workloads}
     others = [t for t in tools if t != "plain"]
-    both = "refscope" in tools and "line_profiler" in tools
+    rival = "line_profiler" if opts.tools == "time" else "memray"
+    both = "refscope" in tools and rival in tools
 
     print("\nStartup (empty script), median seconds:  "
           + "  ".join(f"{t} {med['empty'][t]:.3f}" for t in tools))
     header = f"{'workload':<12}{'plain (s)':>10}" + "".join(f"{t:>15}" for t in others)
     print("\nSlowdown vs plain (median tool time / median plain time)\n" + header
-          + (f"{'refscope/lp':>13}" if both else ""))
+          + (f"{'refscope/' + rival[:6]:>16}" if both else ""))
     slow = {w: {t: med[w][t] / med[w]["plain"] for t in others} for w in workloads if w != "empty"}
     for w, row in slow.items():
         line = f"{w:<12}{med[w]['plain']:>10.3f}" + "".join(f"{row[t]:>14.2f}x" for t in others)
-        print(line + (f"{row['refscope'] / row['line_profiler']:>13.2f}" if both else ""))
+        print(line + (f"{row['refscope'] / row[rival]:>16.2f}" if both else ""))
     gm = {t: geomean([row[t] for row in slow.values()]) for t in others}
-    rs_lp = {w: row["refscope"] / row["line_profiler"] for w, row in slow.items()} if both else {}
+    rs_lp = {w: row["refscope"] / row[rival] for w, row in slow.items()} if both else {}
     print(f"{'geomean':<12}{'':>10}" + "".join(f"{gm[t]:>14.2f}x" for t in others)
-          + (f"{geomean(list(rs_lp.values())):>13.2f}" if both else ""))
+          + (f"{geomean(list(rs_lp.values())):>16.2f}" if both else ""))
 
     if opts.json:
         result = {
             "python": opts.python, "version": version, "rounds": opts.rounds, "quick": opts.quick,
             "times": times, "median": med, "slowdown": slow, "geomean": gm,
-            "refscope_vs_line_profiler": rs_lp,
-            "refscope_vs_line_profiler_geomean": geomean(list(rs_lp.values())) if both else None,
+            f"refscope_vs_{rival}": rs_lp,
+            f"refscope_vs_{rival}_geomean": geomean(list(rs_lp.values())) if both else None,
         }
         Path(opts.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nwrote {opts.json}")

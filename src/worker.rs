@@ -196,6 +196,8 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         }
     }
 
+    // The program starts without cyclic garbage of refscope's making (its `gc.collect()` would count it).
+    py.import("gc")?.call_method0("collect")?;
     unsafe { *TRACER.get() = Some(tracer) };
     cpython::install(py)?;
     if job.memory {
