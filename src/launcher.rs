@@ -5,7 +5,7 @@ use crate::capture::{self, Capture, Reader};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
 use crate::report::Ended;
-use crate::worker::{Job, Target, BOOTSTRAP, ENV};
+use crate::worker::{Job, BOOTSTRAP, ENV};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,16 +63,8 @@ impl Drop for IgnoreSigint {
     }
 }
 
-pub fn run(
-    python: &str,
-    target: Target,
-    args: Vec<String>,
-    include: Vec<String>,
-    all: bool,
-    timeout: Option<f64>,
-    heap: Option<crate::worker::HeapPlan>,
-    memory: bool,
-) -> Result<Finished, Error> {
+/// Runs `job` (its capture and cwd are filled in here) in a worker on `python`.
+pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished, Error> {
     let path = capture_path();
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -88,16 +80,8 @@ pub fn run(
     let live = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot map capture: {e}")))?;
     // SAFETY: the mapping is FILE_SIZE bytes, page aligned, and starts with the header.
     let header = unsafe { &*(live.as_ptr() as *const capture::Header) };
-    let job = Job {
-        heap,
-        memory,
-        capture: path.display().to_string(),
-        target,
-        args,
-        cwd: cwd.display().to_string(),
-        include,
-        all,
-    };
+    job.capture = path.display().to_string();
+    job.cwd = cwd.display().to_string();
 
     let kind = clock::kind();
     let a = (clock::ticks(), clock::monotonic_ns());

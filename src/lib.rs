@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod cpython;
 mod error;
+mod explain;
 mod launcher;
 mod memory;
 mod objects;

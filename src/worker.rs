@@ -44,6 +44,9 @@ pub struct Job {
     /// Charge allocations, frees and GC runs to lines.
     #[serde(default)]
     pub memory: bool,
+    /// `refscope explain`: a step tracer instead of the time tracer.
+    #[serde(default)]
+    pub explain: Option<crate::explain::Plan>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,11 +144,18 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     )
     .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
 
-    let mut tracer = Tracer::new(out, filter);
-    tracer.heap = job.heap.clone();
-    if let Some(code) = cpython::current_code(py) {
-        tracer.ignore_code(code.as_ptr());
-    }
+    let bootstrap = cpython::current_code(py);
+    let (mut tracer, explain) = match job.explain.clone() {
+        Some(plan) => (None, Some((out, filter, plan))),
+        None => {
+            let mut tracer = Tracer::new(out, filter);
+            tracer.heap = job.heap.clone();
+            if let Some(code) = &bootstrap {
+                tracer.ignore_code(code.as_ptr());
+            }
+            (Some(tracer), None)
+        }
+    };
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
     let fork = PyDict::new(py);
@@ -182,7 +192,9 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
             .and_then(|u| u.call_method1("find_spec", (name,)))
             .map(|s| !s.is_none());
         if !found.unwrap_or(false) {
-            tracer.writer_mut().log(&Record::NoModule { name: name.clone() });
+            if let Some(t) = tracer.as_mut() {
+                t.writer_mut().log(&Record::NoModule { name: name.clone() });
+            }
             return Err(PySystemExit::new_err(1));
         }
     }
@@ -198,8 +210,17 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 
     // The program starts without cyclic garbage of refscope's making (its `gc.collect()` would count it).
     py.import("gc")?.call_method0("collect")?;
-    unsafe { *TRACER.get() = Some(tracer) };
-    cpython::install(py)?;
+    if let Some((out, filter, plan)) = explain {
+        let ignore = bootstrap.as_ref().map_or(0, |c| c.as_ptr() as usize);
+        let code = match &job.target {
+            Target::Code { code } => Some(code.clone()),
+            _ => None,
+        };
+        crate::explain::install(py, out, filter, plan, ignore, code)?;
+    } else {
+        unsafe { *TRACER.get() = tracer };
+        cpython::install(py)?;
+    }
     if job.memory {
         // After the tracer's own set-up (it may import modules), right before the program.
         if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
@@ -255,6 +276,10 @@ fn start_clock() {
 fn _finish(py: Python<'_>) -> PyResult<()> {
     let t = clock::ticks();
     let _pause = crate::memory::Pause::new();
+    if crate::explain::active() {
+        crate::explain::finish(py);
+        return Ok(());
+    }
     cpython::uninstall(py);
     let Some(mut tr) = unsafe { TRACER.get() }.take() else {
         return Ok(());

@@ -164,6 +164,10 @@ pub enum Record {
     LargeLive { bytes: u64 },
     /// Blocks still allocated when the program ended, by the slot of the line that allocated them.
     Survivors { rows: Vec<(u32, u64, u64)> },
+    /// `refscope explain`: one executed line and the state after it.
+    Step { step: crate::report::explain::Step },
+    /// `refscope explain`: the limits in force (logged again when the step cap stopped the program).
+    ExplainLimits { limits: crate::report::explain::Limits },
     /// The Python allocator's own statistics, and the process's resident memory, at a moment.
     Pymalloc {
         when: String,

@@ -57,6 +57,11 @@ impl Writer {
         true
     }
 
+    /// Bytes left in the log.
+    pub fn log_room(&self) -> usize {
+        LOG_CAPACITY - self.log_len
+    }
+
     /// A fresh counter slot, or NO_SLOT when none is left.
     pub fn new_slot(&mut self) -> u32 {
         if self.slots_used as usize >= SLOT_CAPACITY {

@@ -1,6 +1,7 @@
 //! The command line: parsed here (clap), so `refscope` and `python -m refscope` are one call.
 
 pub mod bench;
+mod explain;
 mod run;
 mod size;
 
@@ -18,7 +19,7 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
     name = "refscope",
     version,
     about = "See what your Python code does to memory and time.",
-    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size"
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,7 @@ enum Command {
     Bench(bench::BenchArgs),
     Size(size::SizeArgs),
     Heap(run::HeapArgs),
+    Explain(explain::ExplainArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -51,6 +53,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Command::Bench(args) => bench::run(py, args),
         Command::Size(args) => size::run(py, args),
         Command::Heap(args) => run::heap(py, args, argv.1),
+        Command::Explain(args) => explain::run(py, args, argv.1),
     };
     match result {
         Ok(code) => code,

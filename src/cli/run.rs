@@ -54,12 +54,22 @@ pub struct RunArgs {
 }
 
 /// Options of `refscope run` that take a value, for finding where the program's own args begin.
-const VALUE_FLAGS: &[&str] = &["--json", "--timeout", "--include", "--top", "--at"];
+const VALUE_FLAGS: &[&str] = &[
+    "--json",
+    "--timeout",
+    "--include",
+    "--top",
+    "--at",
+    "--html",
+    "--max-steps",
+    "--max-objects",
+    "--depth",
+];
 
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
 pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
-    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap")) {
+    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap" | "explain")) {
         return (argv, vec![]);
     }
     let mut i = 2;
@@ -103,7 +113,7 @@ pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
     (ours, theirs)
 }
 
-fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
+pub(super) fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
     let p = Path::new(path);
     let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NoSuchFile(p.into()),
@@ -135,7 +145,7 @@ fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
     )
 }
 
-fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
+pub(super) fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
     let kw = PyDict::new(py);
     let compiled = kw.set_item("dont_inherit", true).and_then(|_| {
         py.import("builtins")?
@@ -242,13 +252,18 @@ fn run_with(
     let fin = py.detach(|| {
         launcher::run(
             &python,
-            target,
-            argv.clone(),
-            args.include.clone(),
-            args.all,
+            crate::worker::Job {
+                capture: String::new(),
+                cwd: String::new(),
+                target,
+                args: argv.clone(),
+                include: args.include.clone(),
+                all: args.all,
+                heap: heap.clone(),
+                memory: heap.is_none() && !args.no_memory,
+                explain: None,
+            },
             args.timeout,
-            heap.clone(),
-            heap.is_none() && !args.no_memory,
         )
     })?;
     if let Some(refused) = fin.capture.refused() {

@@ -4,6 +4,7 @@
 //! thread; 3.12+ through `sys.monitoring` (PEP 669) with C callbacks, process-wide. Both feed
 //! the same `tracer::Tracer`.
 
+pub mod frees;
 #[cfg(Py_3_12)]
 mod monitoring;
 #[cfg(not(Py_3_12))]
@@ -53,6 +54,29 @@ pub unsafe fn is_immortal(o: *mut pyo3::ffi::PyObject) -> bool {
         let _ = o;
         false
     }
+}
+
+/// Whether an exact str is interned: `PyASCIIObject.state.interned`, the two low bits of the word
+/// at offset 32 on 3.9 to 3.13.
+///
+/// # Safety
+/// `o` is a live exact str.
+pub unsafe fn is_interned(o: *mut pyo3::ffi::PyObject) -> bool {
+    const STATE: usize = 32;
+    unsafe { *((o as *const u8).add(STATE) as *const u32) & 3 != 0 }
+}
+
+/// Objects CPython never frees and whose count means nothing: immortal ones (3.12+), and on 3.11
+/// the statically allocated ones (small ints, singletons), whose count starts at 999,999,999.
+///
+/// # Safety
+/// `o` is a live object.
+pub unsafe fn never_freed(o: *mut pyo3::ffi::PyObject) -> bool {
+    #[cfg(all(Py_3_11, not(Py_3_12)))]
+    const STATIC: isize = 900_000_000;
+    #[cfg(any(not(Py_3_11), Py_3_12))]
+    const STATIC: isize = isize::MAX;
+    unsafe { is_immortal(o) || pyo3::ffi::Py_REFCNT(o) >= STATIC }
 }
 
 /// `sys.getsizeof` of an exact int, from its digit count (the layout changed in 3.12).

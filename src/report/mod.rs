@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod build;
+pub mod explain;
 pub mod heap;
 pub mod memory;
 pub mod size;

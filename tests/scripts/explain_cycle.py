@@ -1,0 +1,7 @@
+import gc
+
+a = []
+a.append(a)
+del a
+found = gc.collect()
+print(found)
