@@ -122,10 +122,17 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
     );
     let mut rep = explain::build(&fin.capture, program, base.outcome, &cwd, args.code.as_deref());
     if rep.limits.steps_cut {
-        rep.outcome.description = format!(
-            "refscope stopped the program at the step cap ({} steps)",
-            rep.limits.max_steps
-        );
+        let n = rep.steps.len();
+        rep.outcome.description = if n as u32 >= rep.limits.max_steps {
+            format!("refscope stopped the program at the step cap ({n} steps)")
+        } else if rep.outcome.truncated {
+            format!("refscope stopped the program after {n} steps: the capture was full")
+        } else {
+            format!(
+                "refscope stopped the program after {n} steps: a loop on one line ran past the step cap ({} iterations)",
+                100 * rep.limits.max_steps
+            )
+        };
         rep.outcome.partial = true;
     }
     if !args.quiet {

@@ -735,7 +735,11 @@ impl Explainer {
         drop(bindings);
         self.out.log(&Record::Step { step });
         // Room is kept for the notice: a program with large steps stops before the log is full.
-        if self.steps >= self.plan.max_steps || self.out.log_room() < 1 << 20 {
+        if self.out.log_room() < 1 << 20 {
+            self.out.set_flag(crate::capture::FLAG_TRUNCATED);
+            self.stop_at_cap(py);
+        }
+        if self.steps >= self.plan.max_steps {
             self.stop_at_cap(py);
         }
         Ok(())

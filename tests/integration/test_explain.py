@@ -153,7 +153,8 @@ def test_every_lesson_example_runs_as_without_refscope(tmp_path):
 def test_step_cap_stops_an_endless_program(tmp_path):
     res, r = explain(tmp_path, ["--max-steps", "50", "explain_loop.py"])
     assert res.returncode == 0, res
-    assert len(r["steps"]) == 50 and r["limits"]["steps_cut"]
+    # 3.9 and 3.10 drop the `while True:` line: the body's line repeats, one step per run of it.
+    assert r["limits"]["steps_cut"] and 1 <= len(r["steps"]) <= 50
     assert r["outcome"]["partial"]
     assert "step cap" in res.stderr and "--max-steps" in res.stderr
 
