@@ -14,10 +14,10 @@ then):
     objects   [Item(i, float(i), "item%d" % i)]                     100,000 instances, 3 attributes
     linked    Node(value=i, next=previous)                          a 200,000-node linked list
 
-Three tools, each timed on one call:
+Four tools, each timed on one call:
 
-    refscope  refscope.size(obj)            deep AND retained come from this one call, so its time
-                                            is reported as the time of both
+    refscope       refscope.size(obj)                  deep AND retained (and the largest parts)
+    refscope-deep  refscope.size(obj, retained=False)  deep only: no graph is built
     pympler   pympler.asizeof.asizeof(obj)  deep only (pympler has no retained size)
     python    pure-Python iterative walk: explicit stack, a set of seen ids, gc.get_referents plus
               the keys of dicts (3.11+ does not report str keys), sys.getsizeof; it skips the same
@@ -39,9 +39,9 @@ by one local variable. The script prints, per structure:
   - the byte counts each tool reports (refscope: deep and retained; pympler: asizeof; python: deep),
     and each count over refscope's deep size: pympler's asizeof stops at a recursion depth of 100
     (`limit=100`) without a warning, so on the linked list it reports a small fraction of it;
-  - the ratios of the medians pympler / refscope for deep (target >= 30x), pympler / refscope for
-    retained (target >= 5x; refscope's time is the same call and pympler has no retained size, so
-    it is the same quotient against a lower bar), and python / refscope. Where pympler truncated
+  - the ratios of the medians pympler / refscope-deep for deep (target >= 30x), pympler / refscope
+    for retained (target >= 5x; pympler has no retained size, so its deep size is the bar), and
+    python / refscope-deep. Where pympler truncated
     (linked), its time covers only the part it walked, so that ratio flatters pympler.
 A summary table of the ratios and targets follows. --json FILE saves every time and count.
 """
@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover - told to the user below
     sys.exit("pympler is not installed in this interpreter: pip install pympler (tests/requirements.txt)")
 
 SIZES = {"ints": 10**6, "dict": 200_000, "objects": 100_000, "linked": 200_000}
-TOOLS = ["refscope", "pympler", "python"]
+TOOLS = ["refscope", "refscope-deep", "pympler", "python"]
 TARGET_DEEP = 30.0
 TARGET_RETAINED = 5.0
 
@@ -176,6 +176,11 @@ def measure(tool, obj):
             r = refscope.size(obj)
             t1 = time.perf_counter()
             counts = {"deep": r.deep, "retained": r.retained, "objects": r.objects}
+        elif tool == "refscope-deep":
+            t0 = time.perf_counter()
+            r = refscope.size(obj, retained=False, top=0)
+            t1 = time.perf_counter()
+            counts = {"deep": r.deep, "objects": r.objects}
         elif tool == "pympler":
             t0 = time.perf_counter()
             b = pympler_asizeof.asizeof(obj)
@@ -348,12 +353,13 @@ def main():
             "counts": counts,
             "refscope_after_pympler": touched,
             "ratios": {
-                "pympler_over_refscope_deep": ratio(med["pympler"], med["refscope"]),
+                "pympler_over_refscope_deep": ratio(med["pympler"], med["refscope-deep"]),
                 "pympler_over_refscope_retained": ratio(med["pympler"], med["refscope"]),
-                "python_over_refscope": ratio(med["python"], med["refscope"]),
+                "python_over_refscope": ratio(med["python"], med["refscope-deep"]),
             },
             "pympler_bytes_over_refscope_deep": ratio(pm_deep, rs_deep),
             "pympler_truncated": pm_deep < 0.5 * rs_deep,
+            "deep_only_equals_deep": all(c["deep"] == rs_deep for c in counts["refscope-deep"]),
             "python_deep_equals_refscope_deep": py_deep == rs_deep and py_deep_hi is None
             and rs_deep_hi is None,
         }
@@ -363,6 +369,7 @@ def main():
         print("%s: %s" % (name, res["description"]))
         w = 9
         for tool, label in (("refscope", "refscope (deep + retained, one call)"),
+                            ("refscope-deep", "refscope retained=False (deep only)"),
                             ("pympler", "pympler asizeof"),
                             ("python", "pure-Python walk")):
             print("  %-38s %*s  [%s .. %s]" % (label, w, fmt_time(med[tool]),

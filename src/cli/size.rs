@@ -72,7 +72,7 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
             what: "expression".into(),
             detail: describe(py, &e),
         })?;
-    let rep = crate::objects::measure(py, &value, &a.expr, a.include_shared, a.top)
+    let rep = crate::objects::measure(py, &value, &a.expr, a.include_shared, a.top, true)
         .map_err(|e| Error::Internal(describe(py, &e)))?;
     drop(value);
     let mut out = anstream::stdout();

@@ -437,6 +437,118 @@ impl Graph {
     }
 }
 
+/// A set of object addresses, one bit per 16 bytes (objects are at least 16 bytes apart), in
+/// 1 MiB chunks: cheaper than numbering nodes when only the total is wanted.
+struct Visited {
+    chunks: FxHashMap<usize, Box<[u64]>>,
+    last: (usize, *mut u64),
+}
+
+impl Visited {
+    const WORDS: usize = (1 << CHUNK_SHIFT) / 16 / 64;
+
+    fn new() -> Visited {
+        Visited {
+            chunks: FxHashMap::default(),
+            last: (usize::MAX, std::ptr::null_mut()),
+        }
+    }
+
+    /// True when `addr` was not in the set yet.
+    #[inline]
+    fn insert(&mut self, addr: usize) -> bool {
+        let chunk = addr >> CHUNK_SHIFT;
+        if chunk != self.last.0 {
+            let c = self
+                .chunks
+                .entry(chunk)
+                .or_insert_with(|| vec![0u64; Self::WORDS].into_boxed_slice());
+            self.last = (chunk, c.as_mut_ptr());
+        }
+        let bit = (addr >> 4) & ((1 << (CHUNK_SHIFT - 4)) - 1);
+        // SAFETY: bit / 64 < WORDS and the chunk lives as long as `self`.
+        let w = unsafe { &mut *self.last.1.add(bit / 64) };
+        let m = 1u64 << (bit % 64);
+        let new = *w & m == 0;
+        *w |= m;
+        new
+    }
+}
+
+/// Deep size only (no retained size, no largest parts): no graph is built.
+fn measure_deep(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    include_shared: bool,
+) -> PyResult<(u64, u64, u64, Vec<crate::report::size::TypeRow>)> {
+    use crate::report::size::TypeRow;
+    let shared = Shared::new(py)?;
+    let mut sizer = Sizer::new(py)?;
+    let root = obj.as_ptr();
+    let mut seen = Visited::new();
+    seen.insert(root as usize);
+    let mut stack = vec![root];
+    let mut scratch = Vec::new();
+    let (mut deep, mut objects) = (0u64, 0u64);
+    let mut rows: Vec<TypeRow> = Vec::new();
+    // Type → row: a few types make up most structures, so a short list is scanned first.
+    let mut recent: Vec<(usize, usize)> = Vec::new();
+    let mut row_of: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut account = |o: *mut ffi::PyObject, size: u64| {
+        deep += size;
+        objects += 1;
+        let tp = unsafe { ffi::Py_TYPE(o) } as usize;
+        let at = match recent.iter().find(|r| r.0 == tp) {
+            Some(r) => r.1,
+            None => {
+                let at = *row_of.entry(tp).or_insert_with(|| {
+                    rows.push(TypeRow {
+                        type_name: unsafe { Bound::from_borrowed_ptr(py, o) }
+                            .get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default(),
+                        count: 0,
+                        bytes: 0,
+                        retained_bytes: 0,
+                    });
+                    rows.len() - 1
+                });
+                if recent.len() < 8 {
+                    recent.push((tp, at));
+                }
+                at
+            }
+        };
+        rows[at].count += 1;
+        rows[at].bytes += size;
+    };
+    let shallow = unsafe { sizer.python(py, root) };
+    account(root, shallow);
+    let mut first = true;
+    while let Some(o) = stack.pop() {
+        if !std::mem::take(&mut first) {
+            let size = unsafe { sizer.size(py, o) };
+            account(o, size);
+        }
+        scratch.clear();
+        unsafe { referents(o, &mut scratch) };
+        for &c in &scratch {
+            if (include_shared || !unsafe { shared.contains(c) }) && seen.insert(c as usize) {
+                // An object with no traverse function refers to nothing: counted at once.
+                if unsafe { (*ffi::Py_TYPE(c)).tp_traverse.is_none() } {
+                    let size = unsafe { sizer.size(py, c) };
+                    account(c, size);
+                } else {
+                    stack.push(c);
+                }
+            }
+        }
+    }
+    drop(account);
+    Ok((shallow, deep, objects, rows))
+}
+
 /// Measures `obj` into a size report.
 pub fn measure(
     py: Python<'_>,
@@ -444,8 +556,34 @@ pub fn measure(
     what: &str,
     include_shared: bool,
     top: usize,
+    retained: bool,
 ) -> PyResult<crate::report::size::SizeReport> {
     use crate::report::size::{Part, SizeReport, TypeRow, SCHEMA, SCHEMA_VERSION};
+    let version = py
+        .import("platform")
+        .and_then(|p| p.call_method0("python_version")?.extract())
+        .unwrap_or_default();
+    let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    if !retained {
+        let (shallow, deep, objects, mut by_type) = measure_deep(py, obj, include_shared)?;
+        by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
+        return Ok(SizeReport {
+            schema: SCHEMA.into(),
+            schema_version: SCHEMA_VERSION,
+            refscope_version: env!("CARGO_PKG_VERSION").into(),
+            python: version,
+            what: what.into(),
+            type_name,
+            shallow,
+            deep,
+            retained: None,
+            objects,
+            retained_objects: None,
+            include_shared,
+            by_type,
+            largest: Vec::new(),
+        });
+    }
     let g = Graph::build(py, obj, include_shared)?;
     let kept = g.retained();
     let name = |o: *mut ffi::PyObject| {
@@ -517,22 +655,18 @@ pub fn measure(
             }
         })
         .collect();
-    let version = py
-        .import("platform")
-        .and_then(|p| p.call_method0("python_version")?.extract())
-        .unwrap_or_default();
     Ok(SizeReport {
         schema: SCHEMA.into(),
         schema_version: SCHEMA_VERSION,
         refscope_version: env!("CARGO_PKG_VERSION").into(),
         python: version,
         what: what.into(),
-        type_name: name(obj.as_ptr()),
+        type_name,
         shallow: g.nodes[0].size,
         deep,
-        retained,
+        retained: Some(retained),
         objects: g.nodes.len() as u64,
-        retained_objects,
+        retained_objects: Some(retained_objects),
         include_shared,
         by_type,
         largest,

@@ -201,8 +201,9 @@ impl SizeResult {
     fn deep(&self) -> u64 {
         self.report.deep
     }
+    /// None when measured with `retained=False`.
     #[getter]
-    fn retained(&self) -> u64 {
+    fn retained(&self) -> Option<u64> {
         self.report.retained
     }
     /// Objects counted in `deep`.
@@ -211,7 +212,7 @@ impl SizeResult {
         self.report.objects
     }
     #[getter]
-    fn retained_objects(&self) -> u64 {
+    fn retained_objects(&self) -> Option<u64> {
         self.report.retained_objects
     }
     /// {type name: (count, deep bytes, retained bytes)}
@@ -244,13 +245,20 @@ impl SizeResult {
 }
 
 /// Shallow, deep and retained size of `obj` (see docs/sizes.md for what is counted).
+/// `retained=False` measures the deep size alone, faster (no retained size, no largest parts).
 #[pyfunction]
-#[pyo3(signature = (obj, *, include_shared = false, top = 10))]
-pub fn size(py: Python<'_>, obj: Bound<'_, PyAny>, include_shared: bool, top: usize) -> PyResult<SizeResult> {
+#[pyo3(signature = (obj, *, include_shared = false, top = 10, retained = true))]
+pub fn size(
+    py: Python<'_>,
+    obj: Bound<'_, PyAny>,
+    include_shared: bool,
+    top: usize,
+    retained: bool,
+) -> PyResult<SizeResult> {
     // reprlib bounds the work: repr() of a million-item list would cost more than measuring it.
     let what: String = py.import("reprlib")?.call_method1("repr", (&obj,))?.extract()?;
     Ok(SizeResult {
-        report: crate::objects::measure(py, &obj, &what, include_shared, top)?,
+        report: crate::objects::measure(py, &obj, &what, include_shared, top, retained)?,
     })
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
 pub const SCHEMA: &str = "refscope.size";
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SizeReport {
@@ -21,10 +21,11 @@ pub struct SizeReport {
     pub shallow: u64,
     /// Every object reachable from it, each counted once (shared objects excluded unless asked).
     pub deep: u64,
-    /// What would be freed if it became unreachable: objects reachable only through it.
-    pub retained: u64,
+    /// What would be freed if it became unreachable: objects reachable only through it
+    /// (None when not asked for: `retained=False`).
+    pub retained: Option<u64>,
     pub objects: u64,
-    pub retained_objects: u64,
+    pub retained_objects: Option<u64>,
     pub include_shared: bool,
     /// By type, largest deep bytes first.
     pub by_type: Vec<TypeRow>,
@@ -65,19 +66,17 @@ pub fn render(r: &SizeReport, top: usize) -> String {
         r.what, r.type_name, r.python
     );
     let deep = r.deep.max(1) as f64;
-    let rows = [
+    let mut rows = vec![
         ("shallow", r.shallow, "sys.getsizeof: the object alone".to_string()),
         (
             "deep",
             r.deep,
             format!("{} objects reachable from it, each counted once", r.objects),
         ),
-        (
-            "retained",
-            r.retained,
-            format!("{} objects freed if it became unreachable", r.retained_objects),
-        ),
     ];
+    if let (Some(b), Some(n)) = (r.retained, r.retained_objects) {
+        rows.push(("retained", b, format!("{n} objects freed if it became unreachable")));
+    }
     for (name, v, what) in rows {
         let _ = writeln!(
             o,
@@ -98,7 +97,11 @@ pub fn render(r: &SizeReport, top: usize) -> String {
                 "{:>10} {:>12} {:>12}  {BAR}{}{BAR:#}  {}",
                 t.count,
                 fmt_bytes(t.bytes),
-                fmt_bytes(t.retained_bytes),
+                if r.retained.is_some() {
+                    fmt_bytes(t.retained_bytes)
+                } else {
+                    String::new()
+                },
                 bar(t.bytes as f64 / deep, 30),
                 t.type_name
             );

@@ -991,3 +991,23 @@ def test_cli_bad_input(args, tmp_path):
     assert res.stderr.startswith("error: "), res
     assert "Traceback" not in res.stderr, res
     assert "panicked" not in res.stderr, res
+
+
+def nested(n):
+    head = None
+    for _ in range(n):
+        head = [head]
+    return head
+
+
+@pytest.mark.parametrize("make", [lambda: list(range(5000)), lambda: {str(i): [i * 1.5] for i in range(2000)},
+                                  lambda: [Point(i, i + 1) for i in range(300)], lambda: nested(20_000)],
+                         ids=["ints", "dict", "instances", "chain"])
+def test_deep_only_agrees_with_the_full_measure(make):
+    obj = make()
+    full = refscope.size(obj)
+    fast = refscope.size(obj, retained=False)
+    assert (fast.shallow, fast.deep, fast.objects) == (full.shallow, full.deep, full.objects)
+    assert fast.deep == ref_walk(obj)[0]
+    assert fast.retained is None and fast.retained_objects is None and fast.largest == []
+    assert {k: v[:2] for k, v in fast.by_type.items()} == {k: v[:2] for k, v in full.by_type.items()}
