@@ -993,7 +993,7 @@ def test_cli_bad_input(args, tmp_path):
     assert "panicked" not in res.stderr, res
 
 
-def nested(n):
+def nested_lists(n):
     head = None
     for _ in range(n):
         head = [head]
@@ -1001,7 +1001,7 @@ def nested(n):
 
 
 @pytest.mark.parametrize("make", [lambda: list(range(5000)), lambda: {str(i): [i * 1.5] for i in range(2000)},
-                                  lambda: [Point(i, i + 1) for i in range(300)], lambda: nested(20_000)],
+                                  lambda: [Point(i, i + 1) for i in range(300)], lambda: nested_lists(20_000)],
                          ids=["ints", "dict", "instances", "chain"])
 def test_deep_only_agrees_with_the_full_measure(make):
     obj = make()
