@@ -24,6 +24,17 @@ setup() {
     VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" develop -q
 }
 
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "--- installing chromium (apt) for the browser tests"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "error: /usr/bin/chromium is missing; install it (apt-get install -y chromium) and run again" >&2
+        exit 1
+    fi
+fi
+
 first=${versions%% *}
 setup "$first"
 echo "--- cargo test (Rust unit and snapshot tests)"
