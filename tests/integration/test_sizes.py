@@ -466,8 +466,9 @@ def test_deep_matches_reference(make):
     deep, count, by_type = ref_walk(obj)
     if count > 10_000:
         # The walk escaped into a module's globals (a 3.9/3.10 generator's frame holds them):
-        # that part of the heap changes between the two walks. Same objects, bytes within 2%.
-        assert r.objects == count and abs(r.deep - deep) <= 0.02 * deep
+        # that part of the heap changes between the two walks (the test run itself creates and
+        # frees objects there). Objects within 0.1%, bytes within 2%.
+        assert abs(r.objects - count) <= max(2, count // 1000) and abs(r.deep - deep) <= 0.02 * deep
         return
     assert (r.deep, r.objects) == (deep, count)
     assert {name: (c, b) for name, (c, b, _) in r.by_type.items()} == by_type
