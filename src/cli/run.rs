@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 #[command(
-    about = "Run a Python program and report time and hits for every line of your code",
+    about = "Run a Python program and report time, hits and memory for every line of your code",
     long_about = "Run a Python program exactly as `python` would (same argv, stdin, stdout, exit code) \
-and report, for every line of your code: how often it ran and how long it took, callees included. \
+and report, for every line of your code: how often it ran and how long it took, callees included, \
+and what it allocated and freed; plus the peak heap, heap and RSS over time, why RSS did not come \
+down, every GC run and what is still allocated at exit (--no-memory leaves memory out). \
 Your code is the files under the script's directory (the current directory for -m and -c), \
 not the standard library or installed packages. The report goes to stderr, so the program's \
 stdout stays pipeable.",

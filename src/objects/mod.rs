@@ -120,6 +120,16 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
             }
             return;
         }
+        // A module: its namespace only. Its C-level state is internal (types, caches), and some
+        // modules' traverse functions cannot be trusted on every version (3.12's `_asyncio` walks
+        // a free list that can loop after heavy asyncio use).
+        if ffi::PyModule_Check(o) != 0 {
+            let d = ffi::PyModule_GetDict(o);
+            if !d.is_null() {
+                out.push(d);
+            }
+            return;
+        }
         let tp = ffi::Py_TYPE(o);
         // Only objects the collector may traverse: static types, for one, may not be.
         let traversable = match (*tp).tp_is_gc {

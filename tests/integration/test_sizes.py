@@ -68,6 +68,9 @@ def is_shared(o) -> bool:
 
 
 def ref_referents(o) -> list:
+    if isinstance(o, types.ModuleType):
+        # A module refers to its namespace; what its C state holds is not followed.
+        return [vars(o)]
     if type(o) is dict:
         out = []
         for k, v in o.items():
