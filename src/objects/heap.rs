@@ -30,6 +30,7 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
                 .unwrap_or_default(),
             count: 0,
             bytes: 0,
+            retained: 0,
         });
         row.count += 1;
         row.bytes += size;
@@ -48,12 +49,12 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
         }
     }
     drop(all);
-    let mut by_type: Vec<TypeCount> = types.into_values().collect();
-    by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
 
     let shared = Shared::new(py)?;
     let modules = py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?;
     let mut retainers = Vec::new();
+    // Objects kept alive by some global alone, counted once per type.
+    let mut kept_once: FxHashSet<usize> = FxHashSet::default();
     for name in user {
         let Some(module) = modules.get_item(name)? else {
             continue;
@@ -71,6 +72,13 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             }
             let g = Graph::build(py, &v, false)?;
             let kept = g.retained();
+            for (n, _) in g.nodes.iter().zip(&kept).filter(|(_, k)| **k) {
+                if kept_once.insert(n.addr as usize) {
+                    if let Some(row) = types.get_mut(&(unsafe { ffi::Py_TYPE(n.addr) } as usize)) {
+                        row.retained += n.size;
+                    }
+                }
+            }
             let retained: u64 = g
                 .nodes
                 .iter()
@@ -87,6 +95,8 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             });
         }
     }
+    let mut by_type: Vec<TypeCount> = types.into_values().collect();
+    by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
     retainers.sort_by(|a, b| b.retained.cmp(&a.retained).then(a.path.cmp(&b.path)));
     retainers.truncate(top.max(1) * 5);
     Ok(HeapReport {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
 pub const SCHEMA: &str = "refscope.heap";
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HeapReport {
@@ -27,6 +27,8 @@ pub struct TypeCount {
     pub type_name: String,
     pub count: u64,
     pub bytes: u64,
+    /// Bytes of this type that one global of your modules alone keeps alive (freed by `del` of it).
+    pub retained: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,18 +55,31 @@ pub fn render(r: &HeapReport, top: usize) -> String {
         fmt_bytes(r.bytes)
     );
     let total = r.bytes.max(1) as f64;
-    let _ = writeln!(o, "\n{BOLD}{:>10} {:>12}  {:<25}  type{BOLD:#}", "count", "shallow", "");
+    let _ = writeln!(
+        o,
+        "\n{BOLD}{:>10} {:>12} {:>12}  {:<25}  type{BOLD:#}",
+        "count", "shallow", "retained", ""
+    );
     for t in r.by_type.iter().take(top) {
         let n = ((t.bytes as f64 / total) * 25.0).round() as usize;
         let _ = writeln!(
             o,
-            "{:>10} {:>12}  {BAR}{:<25}{BAR:#}  {}",
+            "{:>10} {:>12} {:>12}  {BAR}{:<25}{BAR:#}  {}",
             t.count,
             fmt_bytes(t.bytes),
+            if t.retained > 0 {
+                fmt_bytes(t.retained)
+            } else {
+                String::new()
+            },
             "█".repeat(n.min(25)),
             t.type_name
         );
     }
+    let _ = writeln!(
+        o,
+        "{DIM}retained: bytes of that type one global of your modules alone keeps alive{DIM:#}"
+    );
     if !r.retainers.is_empty() {
         let _ = writeln!(
             o,

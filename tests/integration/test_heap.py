@@ -21,6 +21,10 @@ def test_census_at_exit_names_the_growing_cache(tmp_path):
     assert res.stdout == "cached 2000\n", "the report goes to stderr"
     types = {t["type_name"]: t for t in rep["by_type"]}
     assert types["Node"]["count"] == 2000
+    # Every Node is kept alive by `cache` alone: all their bytes are retained.
+    assert types["Node"]["retained"] == types["Node"]["bytes"] > 0
+    assert types["list"]["retained"] >= 2000 * (56 + 50 * 8)  # the payload lists
+    assert all(t["retained"] <= t["bytes"] for t in rep["by_type"])
     top = rep["retainers"][0]
     assert top["path"] == "__main__.cache", rep["retainers"][:3]
     # It alone keeps 2000 nodes, their payload lists and the dict alive.
