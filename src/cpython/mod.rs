@@ -123,6 +123,33 @@ pub unsafe fn type_preheader(tp: *mut pyo3::ffi::PyTypeObject) -> u64 {
     }
 }
 
+/// 3.13: the `__dict__` an instance with inline values got when someone read it. Its
+/// `tp_traverse` reports the inline values then, not the dict, so the dict is read from the
+/// managed-dict pointer (three words before the object). None before 3.13 (there the traverse
+/// reports the dict itself) and when the instance has no dict object.
+///
+/// # Safety
+/// `o` is a live object.
+#[inline]
+pub unsafe fn materialized_dict(o: *mut pyo3::ffi::PyObject) -> Option<*mut pyo3::ffi::PyObject> {
+    #[cfg(Py_3_13)]
+    unsafe {
+        const INLINE_VALUES: std::ffi::c_ulong = 1 << 2;
+        const MANAGED_DICT: std::ffi::c_ulong = 1 << 4;
+        let flags = pyo3::ffi::PyType_GetFlags(pyo3::ffi::Py_TYPE(o));
+        if flags & INLINE_VALUES == 0 || flags & MANAGED_DICT == 0 {
+            return None;
+        }
+        let d = *((o as *const *mut pyo3::ffi::PyObject).sub(3));
+        (!d.is_null()).then_some(d)
+    }
+    #[cfg(not(Py_3_13))]
+    {
+        let _ = o;
+        None
+    }
+}
+
 /// Whether a dict is split: an instance `__dict__` whose keys belong to the class's shared keys.
 /// `ma_values` sits at the same offset in 3.9 to 3.13.
 ///

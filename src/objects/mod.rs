@@ -137,7 +137,13 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
             None => true,
         };
         if let (Some(traverse), true) = ((*tp).tp_traverse, traversable) {
+            let start = out.len();
             traverse(o, collect, out as *mut _ as *mut c_void);
+            if let Some(d) = cpython::materialized_dict(o) {
+                if !out[start..].contains(&d) {
+                    out.push(d);
+                }
+            }
         }
         // `tp_traverse` of a dict subclass skips the keys when they are all exact str (and visits
         // them otherwise): add them in the first case only.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import collections
+import ctypes
 import dataclasses
 import gc
 import json
@@ -27,14 +28,6 @@ import refscope
 from conftest import SCRIPTS, run_python
 
 PY311 = sys.version_info >= (3, 11)
-
-# A known blind spot, kept visible: a strict xfail fails the suite the day it starts passing.
-MATERIALIZED_DICT_313 = pytest.mark.xfail(
-    sys.version_info >= (3, 13),
-    reason="3.13 keeps inline values valid after __dict__ is created, and tp_traverse then reports the "
-    "values, not the dict: refscope does not reach a materialized instance dict there yet",
-    strict=True,
-)
 
 # --------------------------------------------------------------------------------------------
 # The reference walk: the documented rules, written independently of refscope.
@@ -80,7 +73,21 @@ def ref_referents(o) -> list:
     out = gc.get_referents(o)
     if isinstance(o, dict):  # 3.11+ tp_traverse skips str keys
         out.extend(dict.keys(o))
+    d = materialized_dict_313(o)
+    if d is not None and not any(x is d for x in out):
+        out.append(d)
     return out
+
+
+def materialized_dict_313(o):
+    """3.13 keeps an instance's inline values after its __dict__ is created, and tp_traverse
+    reports the values, not the dict: read the dict from the managed-dict pointer (three words
+    before the object) without creating one."""
+    flags = type(o).__flags__
+    if sys.version_info < (3, 13) or not (flags & (1 << 2) and flags & (1 << 4)):
+        return None
+    p = ctypes.c_void_p.from_address(id(o) - 3 * ctypes.sizeof(ctypes.c_void_p)).value
+    return ctypes.cast(p, ctypes.py_object).value if p else None
 
 
 def ref_walk(root, include_shared=False):
@@ -616,7 +623,6 @@ def test_retained_cycle_back_to_the_object():
     assert (r.retained, r.retained_objects) == (r.deep, r.objects) == (ref_walk(obj)[0], 4)
 
 
-@MATERIALIZED_DICT_313
 def test_retained_instance_attributes():
     # every attribute value is built at run time and held by the instance only
     for inst in (WithDict(), WithSlots()):
@@ -692,7 +698,6 @@ def test_retained_dict_subclass_key_held_elsewhere():
     assert r_sub.retained == sys.getsizeof(sub)
 
 
-@MATERIALIZED_DICT_313
 def test_retained_instance_dict_keys_belong_to_the_class():
     """The keys of a materialized (split) instance dict are owned by the class's shared keys:
     dropping the instance does not free them, so they are not retained by it."""
@@ -747,10 +752,9 @@ def test_measuring_does_not_change_the_heap():
     assert wi() is None and w() is WithDict
 
 
-@MATERIALIZED_DICT_313
 def test_measuring_does_not_materialize_instance_dict():
     inst = WithDict()
-    has_dict = lambda: any(type(x) is dict for x in gc.get_referents(inst))  # noqa: E731
+    has_dict = lambda: any(type(x) is dict for x in ref_referents(inst))  # noqa: E731
     # Before 3.11 every instance has its __dict__ from the start; from 3.11 it is created lazily.
     lazy = PY311
     assert has_dict() is not lazy
