@@ -1,11 +1,11 @@
 //! Starts a worker process on the same interpreter, waits for it (with an optional timeout) and
 //! reads back its capture, whatever way the worker ended.
 
-use crate::capture::{self, Capture, Reader};
+use crate::capture::{self, Reader};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
-use crate::report::Ended;
-use crate::worker::{Job, BOOTSTRAP, ENV};
+use crate::record::job::{Job, BOOTSTRAP, ENV};
+use crate::record::{Capture, Ended};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -19,7 +19,7 @@ pub struct Finished {
     pub end_ticks: u64,
     pub wall_ns: u64,
     /// Heap and resident memory through the run, sampled from outside the worker.
-    pub timeline: Vec<crate::memory::rss::Sample>,
+    pub timeline: Vec<crate::record::Sample>,
 }
 
 struct CaptureFile(PathBuf);

@@ -5,56 +5,21 @@
 //! interpreter does for a script, `-m` or `-c`, installs the tracer and runs the program. The
 //! program's exit code, output and traceback are its own.
 
-use crate::capture::{Record, Writer, FLAG_FINISHED, FLAG_INTERRUPTED};
-use crate::tracer::{with_thread, Filter, Tracer, TRACER};
-use crate::{clock, cpython};
+use crate::capture::Writer;
+use crate::cpython::GilCell;
+use crate::record::job::{HeapPlan, Job, Target, ENV};
+use crate::record::{Record, FLAG_FINISHED, FLAG_INTERRUPTED};
+use crate::site::Pause;
+use crate::tracer::{self, with_thread, Filter, Tracer, Watch, TRACER};
+use crate::{clock, cpython, memory};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-/// The environment variable that carries a `Job` from the launcher to its worker.
-pub const ENV: &str = "REFSCOPE_WORKER";
-
-/// Imports nothing into `__main__` but `sys`, which the worker removes again.
-pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Target {
-    Script { path: String },
-    Module { name: String },
-    Code { code: String },
-}
-
-/// What one worker runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub capture: String,
-    pub target: Target,
-    pub args: Vec<String>,
-    pub cwd: String,
-    pub include: Vec<String>,
-    pub all: bool,
-    /// `refscope heap`: take a census at a line (or at exit).
-    #[serde(default)]
-    pub heap: Option<HeapPlan>,
-    /// Charge allocations, frees and GC runs to lines.
-    #[serde(default)]
-    pub memory: bool,
-    /// `refscope explain`: a step tracer instead of the time tracer.
-    #[serde(default)]
-    pub explain: Option<crate::explain::Plan>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HeapPlan {
-    /// (absolute path, line): census just before that line first runs; None: at exit.
-    pub at: Option<(String, u32)>,
-    pub top: usize,
-}
+/// `refscope heap` without `--at`: the census to take at exit (how many globals to name).
+static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
 
 #[pyfunction]
 pub fn _worker(py: Python<'_>) -> PyResult<()> {
@@ -149,7 +114,18 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         Some(plan) => (None, Some((out, filter, plan))),
         None => {
             let mut tracer = Tracer::new(out, filter);
-            tracer.heap = job.heap.clone();
+            if let Some(HeapPlan { at: None, top }) = &job.heap {
+                // SAFETY: the worker runs with the GIL held.
+                unsafe { *EXIT_CENSUS.get() = Some(*top) };
+            }
+            if let Some(HeapPlan { at: Some(at), top }) = &job.heap {
+                let (at, top) = (at.clone(), *top);
+                let when = format!("{}:{}", at.0, at.1);
+                tracer.watch(Watch {
+                    at,
+                    then: Box::new(move |py, filter, out| census(py, filter, out, &when, top)),
+                });
+            }
             if let Some(code) = &bootstrap {
                 tracer.ignore_code(code.as_ptr());
             }
@@ -219,13 +195,13 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         crate::explain::install(py, out, filter, plan, ignore, code)?;
     } else {
         unsafe { *TRACER.get() = tracer };
-        cpython::install(py)?;
+        cpython::install::<Hooks>(py)?;
     }
     if job.memory {
         // After the tracer's own set-up (it may import modules), right before the program.
         if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
-            crate::memory::log_pymalloc(tr.writer_mut(), "start");
-            crate::memory::install(py, tr.writer_mut());
+            memory::log_pymalloc(tr.writer_mut(), "start");
+            memory::install(py, tr.writer_mut());
         }
     }
     start_clock();
@@ -275,7 +251,7 @@ fn start_clock() {
 #[pyfunction]
 fn _finish(py: Python<'_>) -> PyResult<()> {
     let t = clock::ticks();
-    let _pause = crate::memory::Pause::new();
+    let _pause = Pause::new();
     if crate::explain::active() {
         crate::explain::finish(py);
         return Ok(());
@@ -284,11 +260,13 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
     let Some(mut tr) = unsafe { TRACER.get() }.take() else {
         return Ok(());
     };
-    if tr.heap.as_ref().is_some_and(|h| h.at.is_none()) {
-        tr.census(py, "exit");
+    // SAFETY: atexit handlers run with the GIL held.
+    if let Some(top) = unsafe { EXIT_CENSUS.get() }.take() {
+        let (filter, out) = tr.parts();
+        census(py, filter, out, "exit", top);
     }
     with_thread(t, |ts| tr.close_all(ts, t));
-    crate::memory::finish(py, tr.writer_mut());
+    memory::finish(py, tr.writer_mut());
     let h = tr.writer().header();
     h.end_ticks.store(t, Ordering::Relaxed);
     tr.writer().set_flag(FLAG_FINISHED);
@@ -310,6 +288,62 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
 #[pyfunction]
 fn _forked(py: Python<'_>) {
     cpython::uninstall(py);
-    crate::memory::uninstall(py);
+    memory::uninstall(py);
     std::mem::forget(unsafe { TRACER.get() }.take());
+}
+
+/// Interpreter events go to the tracer; blocks CPython makes only because a tracer is set are
+/// taken out of the memory figures.
+struct Hooks;
+
+impl cpython::Events for Hooks {
+    #[inline(always)]
+    fn start(
+        key: usize,
+        code: *mut pyo3::ffi::PyObject,
+        t: u64,
+        resume: impl FnOnce(bool) -> (bool, Option<u32>),
+    ) -> bool {
+        tracer::on_start(key, code, t, resume)
+    }
+
+    #[inline(always)]
+    fn line(key: usize, code: impl FnOnce() -> *mut pyo3::ffi::PyObject, line: u32, t: u64) -> bool {
+        tracer::on_line(key, code, line, t)
+    }
+
+    #[inline(always)]
+    fn end(key: usize, code: impl FnOnce() -> *mut pyo3::ffi::PyObject, t: u64) -> cpython::Leave {
+        tracer::on_end(key, code, t)
+    }
+
+    #[inline(always)]
+    fn not_the_programs(block: *mut std::ffi::c_void) {
+        memory::forget(block)
+    }
+}
+
+/// `refscope heap`: counts the live heap now and names the globals of your modules that keep the
+/// most alive (your modules: `__main__` and those whose file the filter traces).
+fn census(py: Python<'_>, filter: &Filter, out: &mut Writer, when: &str, top: usize) {
+    let mut user = Vec::new();
+    if let Ok(items) = py
+        .import("sys")
+        .and_then(|s| s.getattr("modules"))
+        .and_then(|m| m.call_method0("items"))
+        .and_then(|i| i.try_iter())
+    {
+        for item in items.flatten() {
+            let Ok((name, module)) = item.extract::<(String, Bound<'_, PyAny>)>() else {
+                continue;
+            };
+            let file: Option<String> = module.getattr("__file__").ok().and_then(|f| f.extract().ok());
+            if name == "__main__" || file.is_some_and(|f| filter.wants(&f)) {
+                user.push(name);
+            }
+        }
+    }
+    if let Ok(census) = crate::objects::heap::census(py, when, &user, top) {
+        out.log(&Record::Heap { census });
+    }
 }

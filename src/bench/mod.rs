@@ -5,127 +5,18 @@
 pub mod worker;
 
 use crate::error::Error;
-use serde::{Deserialize, Serialize};
+use crate::record::bench::{label, Job, Msg, Options, Samples, Stop};
+use pyo3::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// What one worker process does.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub stmts: Vec<String>,
-    pub setup: String,
-    /// Loops per sample for each statement; None: the worker calibrates.
-    pub loops: Option<Vec<u64>>,
-    pub samples: u32,
-    pub warmups: u32,
-    pub gc: bool,
-    pub process_time: bool,
-    /// Target duration of one sample when calibrating.
-    pub sample_seconds: f64,
-}
-
-/// A message from a worker, one JSON line each.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
-pub enum Msg {
-    Calibrated { loops: Vec<u64> },
-    Sample { stmt: u32, seconds: f64, warmup: bool },
-    Failed { stmt: Option<u32>, error: String },
-}
-
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub stmts: Vec<String>,
-    pub setup: String,
-    pub number: Option<u64>,
-    pub repeat: Option<u32>,
-    pub budget: f64,
-    pub precision: f64,
-    pub gc: bool,
-    pub process_time: bool,
-}
-
-impl Options {
-    pub fn time_budget(&self) -> f64 {
-        self.budget
-    }
-}
-
 pub const MIN_PROCESSES: u32 = 5;
 const MAX_PROCESSES: u32 = 500;
 const SAMPLES_PER_PROCESS: u32 = 4;
 const SAMPLE_SECONDS: f64 = 0.02;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stop {
-    /// Every statement's interval reached the asked precision.
-    Precision,
-    /// The time budget ran out first.
-    Budget,
-    /// `--repeat` samples were taken.
-    Repeat,
-}
-
-/// Every sample of a run: `measured[stmt][process]` in time order, `warmups[stmt]` one per process.
-#[derive(Debug, Clone, Default)]
-pub struct Samples {
-    pub measured: Vec<Vec<Vec<f64>>>,
-    pub warmups: Vec<Vec<f64>>,
-    pub loops: Vec<u64>,
-    pub processes: u32,
-    pub wall_seconds: f64,
-    pub stop: Option<Stop>,
-}
-
-impl Samples {
-    pub fn new(k: usize) -> Samples {
-        Samples {
-            measured: vec![Vec::new(); k],
-            warmups: vec![Vec::new(); k],
-            ..Default::default()
-        }
-    }
-
-    pub fn flat(&self, stmt: usize) -> Vec<f64> {
-        self.measured[stmt].iter().flatten().copied().collect()
-    }
-
-    pub fn take(&mut self, msg: Msg, stmts: &[String]) -> Result<(), Error> {
-        match msg {
-            Msg::Calibrated { loops } => self.loops = loops,
-            Msg::Sample { stmt, seconds, warmup } => {
-                let s = stmt as usize;
-                if warmup {
-                    self.warmups[s].push(seconds);
-                } else {
-                    self.measured[s].last_mut().expect("a process was opened").push(seconds);
-                }
-            }
-            Msg::Failed { stmt: Some(i), error } => {
-                return Err(Error::BenchStatement {
-                    label: label(i as usize),
-                    stmt: stmts[i as usize].clone(),
-                    error,
-                });
-            }
-            Msg::Failed { stmt: None, error } => return Err(Error::BenchSetup(error)),
-        }
-        Ok(())
-    }
-}
-
-/// `A`, `B`, … for statement 0, 1, …
-pub fn label(i: usize) -> String {
-    if i < 26 {
-        ((b'A' + i as u8) as char).to_string()
-    } else {
-        format!("S{}", i + 1)
-    }
-}
 
 /// What the progress bar shows after each process.
 pub struct Progress {
@@ -135,13 +26,16 @@ pub struct Progress {
     pub precision: Vec<f64>,
 }
 
-fn one_process(python: &str, job: &Job, samples: &mut Samples, stmts: &[String]) -> Result<(), Error> {
+fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Error> {
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Internal(format!("no pipe: {e}")))?;
     let wfd = writer.as_raw_fd();
     let mut cmd = Command::new(python);
     cmd.arg("-c")
         .arg(worker::BOOTSTRAP)
-        .env(crate::worker::ENV, serde_json::to_string(job).expect("jobs serialize"))
+        .env(
+            crate::record::job::ENV,
+            serde_json::to_string(job).expect("jobs serialize"),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     // SAFETY: dup2 and fcntl are async-signal-safe; they only touch the child's descriptor table.
@@ -159,14 +53,11 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples, stmts: &[String])
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
     drop(writer);
-    for s in samples.measured.iter_mut() {
-        s.push(Vec::new());
-    }
     let mut failure = None;
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
         if let Ok(msg) = serde_json::from_str::<Msg>(&line) {
-            if let Err(e) = samples.take(msg, stmts) {
+            if let Err(e) = samples.take(msg, &job.stmts) {
                 failure.get_or_insert(e);
             }
         }
@@ -180,12 +71,17 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples, stmts: &[String])
     if !status.success() {
         return Err(Error::Internal(format!("a bench worker ended with {status}")));
     }
-    samples.processes += 1;
     Ok(())
 }
 
-/// Runs worker processes one after another until the stop rule holds.
-pub fn run(python: &str, opts: &Options, mut progress: impl FnMut(&Progress)) -> Result<Samples, Error> {
+/// Runs rounds until the stop rule holds: `round` takes one round of samples (a fresh worker
+/// process for statements given as text, or a round in the calling process for callables) with
+/// the job it is given. One loop for the command line and the Python API.
+pub fn run(
+    opts: &Options,
+    mut round: impl FnMut(&Job, &mut Samples) -> Result<(), Error>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<Samples, Error> {
     let k = opts.stmts.len();
     let mut samples = Samples::new(k);
     let started = Instant::now();
@@ -210,7 +106,11 @@ pub fn run(python: &str, opts: &Options, mut progress: impl FnMut(&Progress)) ->
             let taken = samples.processes * per_process;
             job.samples = per_process.min(r - taken);
         }
-        one_process(python, &job, &mut samples, &opts.stmts)?;
+        for s in samples.measured.iter_mut() {
+            s.push(Vec::new());
+        }
+        round(&job, &mut samples)?;
+        samples.processes += 1;
         if job.loops.is_none() {
             job.loops = Some(samples.loops.clone());
         }
@@ -233,7 +133,7 @@ pub fn run(python: &str, opts: &Options, mut progress: impl FnMut(&Progress)) ->
         if samples.processes >= MIN_PROCESSES && precision.iter().all(|p| *p <= opts.precision) {
             break Stop::Precision;
         }
-        if (samples.processes >= 1 && elapsed + last > opts.budget) || samples.processes >= MAX_PROCESSES {
+        if elapsed + last > opts.budget || samples.processes >= MAX_PROCESSES {
             break Stop::Budget;
         }
     };
@@ -243,4 +143,102 @@ pub fn run(python: &str, opts: &Options, mut progress: impl FnMut(&Progress)) ->
     samples.wall_seconds = started.elapsed().as_secs_f64();
     samples.stop = Some(stop);
     Ok(samples)
+}
+
+/// One round in a fresh worker process of `python`.
+pub fn in_worker(python: &str) -> impl FnMut(&Job, &mut Samples) -> Result<(), Error> + '_ {
+    move |job, samples| one_process(python, job, samples)
+}
+
+/// One round in this process, for callables (which cannot move to another process).
+pub fn in_this_process<'a, 'py>(
+    py: Python<'py>,
+    timers: &'a [Bound<'py, PyAny>],
+) -> impl FnMut(&Job, &mut Samples) -> Result<(), Error> + 'a {
+    move |job, samples| {
+        let mut failure = None;
+        worker::sample(py, timers, job, &mut |m| {
+            if let Err(e) = samples.take(m, &job.stmts) {
+                failure.get_or_insert(e);
+            }
+        });
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Checks the options shared by `refscope bench` and `refscope.bench`, and joins the setup lines.
+#[allow(clippy::too_many_arguments)]
+pub fn options(
+    setup: Vec<String>,
+    stmts: Vec<String>,
+    number: Option<u64>,
+    repeat: Option<u32>,
+    budget: f64,
+    precision_pct: f64,
+    gc: bool,
+    process: bool,
+) -> Result<Options, Error> {
+    if number == Some(0) {
+        return Err(Error::Usage("--number must be at least 1".into()));
+    }
+    if repeat == Some(0) {
+        return Err(Error::Usage("--repeat must be at least 1".into()));
+    }
+    if !(budget > 0.0 && budget.is_finite()) {
+        return Err(Error::Usage(format!(
+            "--time-budget must be a positive number of seconds, not `{budget}`"
+        )));
+    }
+    if !(precision_pct > 0.0 && precision_pct < 100.0) {
+        return Err(Error::Usage(format!(
+            "--precision must be a percentage between 0 and 100, not `{precision_pct}`"
+        )));
+    }
+    let setup = if setup.is_empty() {
+        "pass".to_string()
+    } else {
+        setup.join("\n")
+    };
+    let stmts = if stmts.is_empty() {
+        vec!["pass".to_string()]
+    } else {
+        stmts
+    };
+    Ok(Options {
+        stmts,
+        setup,
+        number,
+        repeat,
+        budget,
+        precision: precision_pct / 100.0,
+        gc,
+        process_time: process,
+    })
+}
+
+/// Compiles each statement and the setup as timeit would, so syntax errors stop here.
+pub fn check(py: Python<'_>, opts: &Options) -> Result<(), Error> {
+    let timeit = py.import("timeit").map_err(|e| Error::Internal(e.to_string()))?;
+    let detail = |e: PyErr| crate::error::python_text(py, &e);
+    if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1(("pass", &opts.setup))) {
+        return Err(Error::BenchSyntax {
+            what: "the setup".into(),
+            detail: detail(e),
+        });
+    }
+    for (i, s) in opts.stmts.iter().enumerate() {
+        if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1((s, "pass"))) {
+            return Err(Error::BenchSyntax {
+                what: format!("statement {} (`{s}`)", label(i)),
+                detail: detail(e),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub fn python_version(py: Python<'_>) -> String {
+    py.import("platform")
+        .and_then(|p| p.call_method0("python_version")?.extract())
+        .unwrap_or_default()
 }

@@ -1,7 +1,7 @@
 //! The timing loop, run inside a fresh worker process (or in-process for callables): timeit's own
 //! `Timer`, so a figure means what `timeit` means, with GC off while timing unless asked.
 
-use super::{Job, Msg};
+use crate::record::bench::{Job, Msg};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::io::Write;
@@ -114,7 +114,7 @@ pub fn sample(py: Python<'_>, timers: &[Bound<'_, PyAny>], job: &Job, send: &mut
 pub fn _bench_worker(py: Python<'_>) -> PyResult<()> {
     use std::os::fd::FromRawFd;
     let environ = py.import("os")?.getattr("environ")?;
-    let job: String = environ.call_method1("pop", (crate::worker::ENV,))?.extract()?;
+    let job: String = environ.call_method1("pop", (crate::record::job::ENV,))?.extract()?;
     let job: Job = serde_json::from_str(&job)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("bad bench job: {e}")))?;
     // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it.

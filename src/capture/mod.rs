@@ -7,41 +7,22 @@
 mod reader;
 mod writer;
 
-pub use reader::{Capture, Reader};
+pub use reader::Reader;
 pub use writer::Writer;
 
-use serde::{Deserialize, Serialize};
+use crate::record::{MemState, NO_SLOT, SLOT_WORDS};
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 pub const MAGIC: [u8; 8] = *b"RFSCOPE1";
 pub const FORMAT_VERSION: u32 = 2;
 pub const HEADER_SIZE: usize = 4096;
 pub const LOG_CAPACITY: usize = 32 << 20;
-/// Counter slots: SLOT_WORDS u64 each, indexed by the `W_*` constants. A function's slot uses
-/// the first three (calls, ticks, self ticks).
+/// Counter slots of `record::SLOT_WORDS` words each.
 pub const SLOT_CAPACITY: usize = 2 << 20;
-pub const SLOT_WORDS: usize = 9;
-pub const W_HITS: usize = 0;
-pub const W_TICKS: usize = 1;
-pub const W_SELF: usize = 2;
-pub const W_ALLOC_BYTES: usize = 3;
-pub const W_ALLOCS: usize = 4;
-pub const W_FREED_BYTES: usize = 5;
-pub const W_FREES: usize = 6;
-pub const W_OBJS_NEW: usize = 7;
-pub const W_OBJS_FREED: usize = 8;
 /// Frames of the call stack kept for the heap's peak.
 pub const PEAK_STACK: usize = 64;
 pub const SLOT_SIZE: usize = 8 * SLOT_WORDS;
 pub const FILE_SIZE: usize = HEADER_SIZE + LOG_CAPACITY + SLOT_CAPACITY * SLOT_SIZE;
-pub const NO_SLOT: u32 = u32::MAX;
-
-/// Set once the program ended through the interpreter's normal shutdown.
-pub const FLAG_FINISHED: u32 = 1;
-/// Set when the log or the slots ran out of room: later lines were not recorded.
-pub const FLAG_TRUNCATED: u32 = 2;
-/// Set when the program ended with an uncaught KeyboardInterrupt.
-pub const FLAG_INTERRUPTED: u32 = 4;
 
 #[repr(C)]
 pub struct Header {
@@ -81,23 +62,6 @@ pub struct MemHeader {
     pub gc_ticks: AtomicU64,
 }
 
-/// A plain copy of `MemHeader`.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct MemState {
-    pub on: bool,
-    pub outside_slot: Option<u32>,
-    pub heap: u64,
-    pub peak: u64,
-    pub peak_ticks: u64,
-    pub peak_slot: Option<u32>,
-    pub peak_stack: Vec<(u32, u32)>,
-    pub bookkeeping: u64,
-    pub gc_runs: [u64; 3],
-    pub gc_collected: u64,
-    pub gc_uncollectable: u64,
-    pub gc_ticks: u64,
-}
-
 impl MemHeader {
     pub fn read(&self) -> MemState {
         use std::sync::atomic::Ordering::Relaxed;
@@ -123,62 +87,10 @@ impl MemHeader {
     }
 }
 
-/// A rare record, appended to the log as one JSON line.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "k", rename_all = "snake_case")]
-pub enum Record {
-    /// The worker started: what it runs and on which interpreter.
-    Start {
-        pid: u32,
-        python: String,
-        executable: String,
-        tracer: String,
-        clock: String,
-    },
-    /// A traced source file.
-    File { id: u32, path: String },
-    /// A traced code object (function, method, lambda, comprehension, module body).
-    Code {
-        slot: u32,
-        file: u32,
-        name: String,
-        qualname: String,
-        line: u32,
-    },
-    /// A line of a traced file, with its counter slot.
-    Line { slot: u32, file: u32, line: u32 },
-    /// The worker found nothing to run (an unknown `-m` module) and exited without running it.
-    NoModule { name: String },
-    /// A heap census (`refscope heap`), as the JSON of a `report::heap::HeapReport`.
-    Heap { report: String },
-    /// One cyclic garbage collection and the line that was running when it started.
-    Gc {
-        generation: u8,
-        collected: u64,
-        uncollectable: u64,
-        start_ticks: u64,
-        ticks: u64,
-        slot: u32,
-    },
-    /// Bytes in live blocks over 512 bytes (outside pymalloc's arenas) at the end.
-    LargeLive { bytes: u64 },
-    /// Blocks still allocated when the program ended, by the slot of the line that allocated them.
-    Survivors { rows: Vec<(u32, u64, u64)> },
-    /// `refscope explain`: one executed line and the state after it.
-    Step { step: crate::report::explain::Step },
-    /// `refscope explain`: the limits in force (logged again when the step cap stopped the program).
-    ExplainLimits { limits: crate::report::explain::Limits },
-    /// The Python allocator's own statistics, and the process's resident memory, at a moment.
-    Pymalloc {
-        when: String,
-        stats: crate::memory::PymallocStats,
-        rss: u64,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{Record, FLAG_FINISHED};
 
     #[test]
     fn what_the_worker_writes_the_launcher_reads() {

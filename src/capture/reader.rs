@@ -1,32 +1,8 @@
 //! Launcher side of the capture file: turns the bytes back into records and counters.
 
 use super::*;
+use crate::record::Capture;
 use std::sync::atomic::Ordering;
-
-/// Everything a capture file held when it was read.
-#[derive(Debug, Default, Clone)]
-pub struct Capture {
-    pub records: Vec<Record>,
-    /// The counters of each slot, as the worker left them.
-    pub counters: Vec<[u64; SLOT_WORDS]>,
-    pub flags: u32,
-    pub last_line: Option<u32>,
-    pub start_ticks: u64,
-    pub end_ticks: u64,
-    pub mem: MemState,
-    /// False when the worker never opened the file (it died before starting).
-    pub started: bool,
-}
-
-impl Capture {
-    /// The user error a worker reported instead of running the program, if any.
-    pub fn refused(&self) -> Option<crate::error::Error> {
-        self.records.iter().find_map(|r| match r {
-            Record::NoModule { name } => Some(crate::error::Error::NoModule(name.clone())),
-            _ => None,
-        })
-    }
-}
 
 pub struct Reader;
 

@@ -1,6 +1,7 @@
 //! Worker side of the capture file.
 
 use super::*;
+use crate::record::{Record, FLAG_TRUNCATED};
 use memmap2::MmapMut;
 use std::fs::OpenOptions;
 use std::sync::atomic::Ordering;

@@ -1,7 +1,8 @@
 //! `refscope bench`: timeit's flags, trustworthy statistics, A-vs-B verdicts.
 
-use crate::bench::{self, Options};
+use crate::bench;
 use crate::error::Error;
+use crate::record::bench::label;
 use crate::report::bench::{build, plot, render, Unit};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -60,81 +61,6 @@ pub struct BenchArgs {
     stmts: Vec<String>,
 }
 
-/// Compiles each statement and the setup as timeit would, so syntax errors stop here.
-pub fn check(py: Python<'_>, opts: &Options) -> Result<(), Error> {
-    let timeit = py.import("timeit").map_err(|e| Error::Internal(e.to_string()))?;
-    let detail = |e: PyErr| crate::error::python_text(py, &e);
-    if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1(("pass", &opts.setup))) {
-        return Err(Error::BenchSyntax {
-            what: "the setup".into(),
-            detail: detail(e),
-        });
-    }
-    for (i, s) in opts.stmts.iter().enumerate() {
-        if let Err(e) = timeit.getattr("Timer").and_then(|t| t.call1((s, "pass"))) {
-            return Err(Error::BenchSyntax {
-                what: format!("statement {} (`{s}`)", bench::label(i)),
-                detail: detail(e),
-            });
-        }
-    }
-    Ok(())
-}
-
-pub fn options(
-    setup: Vec<String>,
-    stmts: Vec<String>,
-    number: Option<u64>,
-    repeat: Option<u32>,
-    budget: f64,
-    precision_pct: f64,
-    gc: bool,
-    process: bool,
-) -> Result<Options, Error> {
-    if number == Some(0) {
-        return Err(Error::Usage("--number must be at least 1".into()));
-    }
-    if repeat == Some(0) {
-        return Err(Error::Usage("--repeat must be at least 1".into()));
-    }
-    if !(budget > 0.0 && budget.is_finite()) {
-        return Err(Error::Usage(format!(
-            "--time-budget must be a positive number of seconds, not `{budget}`"
-        )));
-    }
-    if !(precision_pct > 0.0 && precision_pct < 100.0) {
-        return Err(Error::Usage(format!(
-            "--precision must be a percentage between 0 and 100, not `{precision_pct}`"
-        )));
-    }
-    let setup = if setup.is_empty() {
-        "pass".to_string()
-    } else {
-        setup.join("\n")
-    };
-    let stmts = if stmts.is_empty() {
-        vec!["pass".to_string()]
-    } else {
-        stmts
-    };
-    Ok(Options {
-        stmts,
-        setup,
-        number,
-        repeat,
-        budget,
-        precision: precision_pct / 100.0,
-        gc,
-        process_time: process,
-    })
-}
-
-pub fn python_version(py: Python<'_>) -> String {
-    py.import("platform")
-        .and_then(|p| p.call_method0("python_version")?.extract())
-        .unwrap_or_default()
-}
-
 pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     let unit = match &a.unit {
         None => None,
@@ -142,7 +68,7 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
             Unit::parse(u).ok_or_else(|| Error::Usage(format!("unknown unit `{u}`: use nsec, usec, msec or sec")))?,
         ),
     };
-    let opts = options(
+    let opts = bench::options(
         a.setup,
         a.stmts,
         a.number,
@@ -152,7 +78,7 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
         a.gc,
         a.process,
     )?;
-    check(py, &opts)?;
+    bench::check(py, &opts)?;
     let open = |p: &Option<PathBuf>| -> Result<Option<std::fs::File>, Error> {
         p.as_ref()
             .map(|p| std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string())))
@@ -171,13 +97,13 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
             .progress_chars("=> "),
     );
     let samples = py.detach(|| {
-        bench::run(&python, &opts, |p| {
+        bench::run(&opts, bench::in_worker(&python), |p| {
             bar.set_position((p.elapsed * 1000.0) as u64);
             let prec: Vec<String> = p
                 .precision
                 .iter()
                 .enumerate()
-                .map(|(i, x)| format!("{} ±{:.1}%", bench::label(i), x * 100.0))
+                .map(|(i, x)| format!("{} ±{:.1}%", label(i), x * 100.0))
                 .collect();
             bar.set_message(format!(
                 "{:.1}/{:.0} s  {} processes  {}",
@@ -190,7 +116,7 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     });
     bar.finish_and_clear();
     let samples = samples?;
-    let rep = build(&samples, &opts, &python_version(py), false);
+    let rep = build(&samples, &opts, &bench::python_version(py), false);
     let mut out = anstream::stdout();
     let _ = out.write_all(render(&rep, unit, a.verbose).as_bytes());
     if let (Some(mut f), Some(p)) = (json_file, &a.json) {

@@ -2,10 +2,11 @@
 
 use super::run::{check_script, check_syntax};
 use crate::error::Error;
-use crate::explain::{Plan, STEP_CAP_EXIT};
 use crate::launcher;
-use crate::report::{self, explain, Ended, Program, Run};
-use crate::worker::{Job, Target};
+use crate::record::explain::{Plan, STEP_CAP_EXIT};
+use crate::record::job::{Job, Target};
+use crate::record::Ended;
+use crate::report::{self, explain, Program, Run};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;

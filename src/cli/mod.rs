@@ -1,6 +1,6 @@
 //! The command line: parsed here (clap), so `refscope` and `python -m refscope` are one call.
 
-pub mod bench;
+mod bench;
 mod explain;
 mod run;
 mod size;

@@ -2,8 +2,9 @@
 
 use crate::error::Error;
 use crate::launcher;
-use crate::report::{self, terminal, Ended, Program, Run};
-use crate::worker::Target;
+use crate::record::job::{HeapPlan, Job, Target};
+use crate::record::{Ended, Record};
+use crate::report::{self, terminal, Program, Run};
 use clap::Args;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -197,19 +198,14 @@ pub fn heap(py: Python<'_>, args: HeapArgs, program_args: Vec<String>) -> Result
         }
     };
     let top = args.run.top;
-    run_with(py, args.run, program_args, Some(crate::worker::HeapPlan { at, top }))
+    run_with(py, args.run, program_args, Some(HeapPlan { at, top }))
 }
 
 pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i32, Error> {
     run_with(py, args, program_args, None)
 }
 
-fn run_with(
-    py: Python<'_>,
-    args: RunArgs,
-    program_args: Vec<String>,
-    heap: Option<crate::worker::HeapPlan>,
-) -> Result<i32, Error> {
+fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Option<HeapPlan>) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t.is_finite()) {
@@ -254,7 +250,7 @@ fn run_with(
     let fin = py.detach(|| {
         launcher::run(
             &python,
-            crate::worker::Job {
+            Job {
                 capture: String::new(),
                 cwd: String::new(),
                 target,
@@ -291,9 +287,7 @@ fn run_with(
     );
     if let Some(plan) = &heap {
         let found = fin.capture.records.iter().find_map(|r| match r {
-            crate::capture::Record::Heap { report } => {
-                serde_json::from_str::<crate::report::heap::HeapReport>(report).ok()
-            }
+            Record::Heap { census } => Some(census.clone()),
             _ => None,
         });
         let Some(h) = found else {

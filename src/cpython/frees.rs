@@ -8,7 +8,7 @@
 //! slot gets its own trampoline from a fixed pool, so a deallocator that calls its base's
 //! never loops back into itself.
 
-use crate::tracer::GilCell;
+use super::GilCell;
 use pyo3::ffi;
 use rustc_hash::FxHashSet;
 
@@ -101,7 +101,7 @@ mod backend {
 
 #[cfg(not(Py_3_13))]
 mod backend {
-    use crate::tracer::GilCell;
+    use super::GilCell;
     use pyo3::ffi;
     use rustc_hash::FxHashMap;
     use std::ffi::c_void;

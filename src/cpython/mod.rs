@@ -1,10 +1,11 @@
 //! The one place that knows how CPython versions differ.
 //!
 //! 3.9–3.11 deliver trace events through a C trace function (`PyEval_SetTrace`), installed per
-//! thread; 3.12+ through `sys.monitoring` (PEP 669) with C callbacks, process-wide. Both feed
-//! the same `tracer::Tracer`.
+//! thread; 3.12+ through `sys.monitoring` (PEP 669) with C callbacks, process-wide. Both report
+//! to an `Events` implementation given at install time; this layer knows nothing above it.
 
 pub mod frees;
+mod gil;
 #[cfg(Py_3_12)]
 mod monitoring;
 #[cfg(not(Py_3_12))]
@@ -15,16 +16,57 @@ use monitoring as backend;
 #[cfg(not(Py_3_12))]
 use settrace as backend;
 
+pub use gil::GilCell;
+
+use pyo3::ffi;
 use pyo3::prelude::*;
+
+/// What a tracing backend reports, one call per interpreter event, always with the GIL held and
+/// never re-entered on one thread. `key` identifies a running frame; `t` is the clock at entry.
+/// Static dispatch: the backends' C callbacks are generic over the implementation.
+pub trait Events: 'static {
+    /// A frame of `code` starts, or resumes. `resume` is asked only for traced code, told whether
+    /// the code is a generator or coroutine, and answers (resumed, the line it resumes on).
+    /// False: `code` is not traced.
+    fn start(key: usize, code: *mut ffi::PyObject, t: u64, resume: impl FnOnce(bool) -> (bool, Option<u32>)) -> bool;
+    /// A line starts in frame `key`; `code` is asked only for a frame not seen starting.
+    /// False: the frame is not traced.
+    fn line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32, t: u64) -> bool;
+    /// Frame `key` returns, yields or unwinds; `code` is asked only when `key` is not the
+    /// innermost traced frame.
+    fn end(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, t: u64) -> Leave;
+    /// CPython allocated `block` only because a tracer is set: it is not the program's
+    /// (3.11's frame objects, 3.12+'s int arguments; nothing before 3.11).
+    #[cfg_attr(not(Py_3_11), allow(dead_code))]
+    fn not_the_programs(block: *mut std::ffi::c_void);
+}
+
+/// What `Events::end` found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    Untraced,
+    /// `generator`: the frame that ended runs a generator or coroutine.
+    Traced {
+        generator: bool,
+    },
+}
+
+/// CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR.
+pub const CO_GENERATOR_LIKE: i64 = (ffi::CO_GENERATOR | ffi::CO_COROUTINE | ffi::CO_ASYNC_GENERATOR) as i64;
+
+/// The attribute that names a code object with its class (`co_qualname`, 3.11+); before 3.11
+/// only `co_name` exists.
+pub const QUALNAME: &str = if cfg!(Py_3_11) { "co_qualname" } else { "co_name" };
+pub const QUALNAME_C: &std::ffi::CStr = if cfg!(Py_3_11) { c"co_qualname" } else { c"co_name" };
 
 /// What the report says traced the program.
 pub fn tracer_name() -> &'static str {
     backend::NAME
 }
 
-/// Starts delivering events to `tracer::TRACER` (which must be set) on every thread.
-pub fn install(py: Python<'_>) -> PyResult<()> {
-    backend::install(py)
+/// Starts delivering events to `E` on every thread.
+pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
+    backend::install::<E>(py)
 }
 
 /// Stops delivering events; safe to call twice.

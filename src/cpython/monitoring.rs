@@ -2,8 +2,9 @@
 //!
 //! Code that is not traced answers `DISABLE`, so the interpreter stops reporting it at all.
 
+use super::{Events, GilCell, Leave};
 use crate::clock;
-use crate::tracer::{with_thread, GilCell, TRACER};
+use crate::site::Pause;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -53,83 +54,97 @@ unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> O
 /// The line number or instruction offset passed to a callback is an int CPython allocated for the
 /// call (above 256, outside the small-int cache): the tracer's doing, not the program's.
 #[inline(always)]
-unsafe fn forget_arg(args: Args) {
-    crate::memory::forget(unsafe { *args.add(1) } as *mut std::ffi::c_void);
+unsafe fn forget_arg<E: Events>(args: Args) {
+    // SAFETY: every callback registered here takes at least two arguments.
+    E::not_the_programs(unsafe { *args.add(1) } as *mut std::ffi::c_void);
 }
 
-unsafe extern "C" fn on_line(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_line<E: Events>(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     let t = clock::ticks();
-    let _pause = crate::memory::Pause::new();
+    let _pause = Pause::new();
+    // SAFETY: LINE callbacks get (code, line number), with the GIL held.
     unsafe {
-        forget_arg(args);
-        let Some(tr) = TRACER.get().as_mut() else {
-            return none();
-        };
+        forget_arg::<E>(args);
         let code = *args;
         let line = ffi::PyLong_AsLong(*args.add(1)).max(0) as u32;
-        let traced = with_thread(t, |ts| tr.line(ts, code as usize, || code, line, t));
-        answer(traced)
+        answer(E::line(code as usize, || code, line, t))
     }
 }
 
-unsafe fn enter(args: Args, resumed: bool) -> bool {
+unsafe fn enter<E: Events>(args: Args, resumed: bool) -> bool {
     let t = clock::ticks();
-    let _pause = crate::memory::Pause::new();
+    let _pause = Pause::new();
+    // SAFETY: PY_START/PY_RESUME/PY_THROW callbacks get (code, instruction offset, …), with the GIL held.
     unsafe {
-        forget_arg(args);
-        let Some(tr) = TRACER.get().as_mut() else {
-            return true;
-        };
+        forget_arg::<E>(args);
         let code = *args;
-        let Some(c) = tr.code(code) else { return false };
-        let line = if resumed { resume_line(code, *args.add(1)) } else { None };
-        with_thread(t, |ts| tr.start(ts, code as usize, c, resumed, line, t));
-        true
-    }
-}
-
-/// A frame returns, yields or unwinds; false when its code is not traced.
-unsafe fn leave(args: Args) -> bool {
-    let t = clock::ticks();
-    let _pause = crate::memory::Pause::new();
-    unsafe {
-        forget_arg(args);
-        let Some(tr) = TRACER.get().as_mut() else {
-            return true;
-        };
-        let code = *args;
-        with_thread(t, |ts| {
-            if ts.top_key() != Some(code as usize) && tr.code(code).is_none() {
-                return false;
-            }
-            tr.end(ts, code as usize, t);
-            true
+        E::start(code as usize, code, t, |_| {
+            (resumed, if resumed { resume_line(code, *args.add(1)) } else { None })
         })
     }
 }
 
-unsafe extern "C" fn on_start(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
-    unsafe { answer(enter(args, false)) }
-}
-
-unsafe extern "C" fn on_resume(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
-    unsafe { answer(enter(args, true)) }
-}
-
-unsafe extern "C" fn on_throw(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+/// A frame returns, yields or unwinds; false when its code is not traced.
+unsafe fn leave<E: Events>(args: Args) -> bool {
+    let t = clock::ticks();
+    let _pause = Pause::new();
+    // SAFETY: PY_RETURN/PY_YIELD/PY_UNWIND callbacks get (code, offset, value), with the GIL held.
     unsafe {
-        enter(args, true);
+        forget_arg::<E>(args);
+        let code = *args;
+        E::end(code as usize, || code, t) != Leave::Untraced
+    }
+}
+
+unsafe extern "C" fn on_start<E: Events>(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a PY_START callback.
+    unsafe { answer(enter::<E>(args, false)) }
+}
+
+unsafe extern "C" fn on_resume<E: Events>(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a PY_RESUME callback.
+    unsafe { answer(enter::<E>(args, true)) }
+}
+
+/// PY_THROW cannot be disabled: always answer None.
+unsafe extern "C" fn on_throw<E: Events>(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a PY_THROW callback.
+    unsafe {
+        enter::<E>(args, true);
         none()
     }
 }
 
-unsafe extern "C" fn on_leave(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
-    unsafe { answer(leave(args)) }
+unsafe extern "C" fn on_leave<E: Events>(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a PY_RETURN or PY_YIELD callback.
+    unsafe { answer(leave::<E>(args)) }
 }
 
-unsafe extern "C" fn on_unwind(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+/// PY_UNWIND cannot be disabled: always answer None.
+unsafe extern "C" fn on_unwind<E: Events>(
+    _s: *mut ffi::PyObject,
+    args: Args,
+    _n: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by the interpreter as a PY_UNWIND callback.
     unsafe {
-        leave(args);
+        leave::<E>(args);
         none()
     }
 }
@@ -152,7 +167,7 @@ fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyRes
     }
 }
 
-pub fn install(py: Python<'_>) -> PyResult<()> {
+pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
     let mon = py.import("sys")?.getattr("monitoring")?;
     let tool = (2..=4)
         .find(|id| {
@@ -165,13 +180,13 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     let ev = mon.getattr("events")?;
     let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };
     let table: [(&str, &'static std::ffi::CStr, Callback); 7] = [
-        ("PY_START", c"refscope_start", on_start),
-        ("PY_RESUME", c"refscope_resume", on_resume),
-        ("PY_THROW", c"refscope_throw", on_throw),
-        ("PY_RETURN", c"refscope_return", on_leave),
-        ("PY_YIELD", c"refscope_yield", on_leave),
-        ("PY_UNWIND", c"refscope_unwind", on_unwind),
-        ("LINE", c"refscope_line", on_line),
+        ("PY_START", c"refscope_start", on_start::<E>),
+        ("PY_RESUME", c"refscope_resume", on_resume::<E>),
+        ("PY_THROW", c"refscope_throw", on_throw::<E>),
+        ("PY_RETURN", c"refscope_return", on_leave::<E>),
+        ("PY_YIELD", c"refscope_yield", on_leave::<E>),
+        ("PY_UNWIND", c"refscope_unwind", on_unwind::<E>),
+        ("LINE", c"refscope_line", on_line::<E>),
     ];
     let mut mask = 0;
     let mut events = Vec::new();

@@ -4,10 +4,12 @@
 //! thread and swaps itself for the C function. Frames of code that is not traced have their
 //! `f_trace_lines` switched off so the interpreter skips their line events.
 
+use super::{Events, GilCell, Leave};
 use crate::clock;
-use crate::tracer::{with_thread, TRACER};
+use crate::site::Pause;
 use pyo3::ffi;
 use pyo3::prelude::*;
+use rustc_hash::FxHashSet;
 use std::os::raw::{c_char, c_int};
 
 pub const NAME: &str = "PyEval_SetTrace (C trace function)";
@@ -86,8 +88,13 @@ unsafe fn suspending(frame: *mut ffi::PyFrameObject) -> bool {
 static YIELD_VALUE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 #[cfg(Py_3_11)]
-static YIELD_CODE: crate::tracer::GilCell<Option<rustc_hash::FxHashMap<usize, Vec<u8>>>> =
-    crate::tracer::GilCell::new(None);
+static YIELD_CODE: GilCell<Option<rustc_hash::FxHashMap<usize, Vec<u8>>>> = GilCell::new(None);
+
+/// Frames of generators and coroutines suspended at a yield or await: their next CALL resumes them.
+static SUSPENDED: GilCell<Option<FxHashSet<usize>>> = GilCell::new(None);
+
+/// The trace function `install` chose, for threads that start later.
+static TRACE: GilCell<Option<ffi::Py_tracefunc>> = GilCell::new(None);
 
 /// 3.11 keeps the generator state in the (private) generator object; the instruction the frame
 /// stopped at tells the same thing: a suspended frame stopped at YIELD_VALUE.
@@ -117,64 +124,67 @@ unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
     }
 }
 
-unsafe extern "C" fn trace(
+unsafe extern "C" fn trace<E: Events>(
     _obj: *mut ffi::PyObject,
     frame: *mut ffi::PyFrameObject,
     what: c_int,
     arg: *mut ffi::PyObject,
 ) -> c_int {
     let t = clock::ticks();
-    let _pause = crate::memory::Pause::new();
-    // SAFETY: called by the interpreter with the GIL held, never re-entered on this thread.
-    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
-        return 0;
-    };
+    let _pause = Pause::new();
     let key = frame as usize;
-    let code = || unsafe {
-        let c = ffi::PyFrame_GetCode(frame) as *mut ffi::PyObject;
-        ffi::Py_DECREF(c); // the frame keeps it alive
-        c
-    };
-    with_thread(t, |ts| unsafe {
-        match what {
-            ffi::PyTrace_LINE => {
-                tr.line(ts, key, code, line(frame), t);
-            }
-            ffi::PyTrace_CALL => match {
-                forget_frame(frame);
-                tr.code(code())
-            } {
-                Some(c) => {
-                    let resumed = tr.codes[c as usize].generator && tr.suspended.remove(&key);
-                    tr.start(ts, key, c, resumed, resumed.then(|| line(frame)), t);
-                }
-                None => (*(frame as *mut Frame)).f_trace_lines = 0,
-            },
-            ffi::PyTrace_RETURN => {
-                if ts.top_key() == Some(key) || tr.code(code()).is_some() {
-                    if let Some(c) = tr.end(ts, key, t) {
-                        // A null `arg` is an exception leaving the frame (GeneratorExit thrown in
-                        // at a yield, among others): the frame is finished, not suspended.
-                        if tr.codes[c as usize].generator && !arg.is_null() && suspending(frame) {
-                            tr.suspended.insert(key);
-                        }
-                    }
-                }
-            }
-            _ => {}
+    let code = || {
+        // SAFETY: `frame` is the live frame of this event; the frame keeps its code alive.
+        unsafe {
+            let c = ffi::PyFrame_GetCode(frame) as *mut ffi::PyObject;
+            ffi::Py_DECREF(c);
+            c
         }
-    });
+    };
+    // SAFETY: called by the interpreter with the GIL held, never re-entered on this thread.
+    let suspended = unsafe { SUSPENDED.get() }.get_or_insert_with(FxHashSet::default);
+    match what {
+        ffi::PyTrace_LINE => {
+            // SAFETY: `frame` is the live frame of this event.
+            E::line(key, code, unsafe { line(frame) }, t);
+        }
+        ffi::PyTrace_CALL => {
+            forget_frame::<E>(frame);
+            let traced = E::start(key, code(), t, |generator| {
+                let resumed = generator && suspended.remove(&key);
+                // SAFETY: `frame` is the live frame of this event.
+                (resumed, resumed.then(|| unsafe { line(frame) }))
+            });
+            if !traced {
+                // SAFETY: `frame` is a live frame object of this version's layout.
+                unsafe { (*(frame as *mut Frame)).f_trace_lines = 0 };
+            }
+        }
+        ffi::PyTrace_RETURN => {
+            // A null `arg` is an exception leaving the frame (GeneratorExit thrown in at a yield,
+            // among others): the frame is finished, not suspended.
+            if E::end(key, code, t) == (Leave::Traced { generator: true })
+                && !arg.is_null()
+                // SAFETY: `frame` is the live frame of this event.
+                && unsafe { suspending(frame) }
+            {
+                suspended.insert(key);
+            }
+        }
+        _ => {}
+    }
     0
 }
 
 /// 3.11 creates frame objects lazily; a trace function makes it create one for every call, so
 /// that block is the tracer's doing, not the program's.
 #[inline(always)]
-fn forget_frame(frame: *mut ffi::PyFrameObject) {
+fn forget_frame<E: Events>(frame: *mut ffi::PyFrameObject) {
     #[cfg(Py_3_11)]
     {
+        // The block starts at the GC header in front of the object.
         const GC_HEAD: usize = 16;
-        crate::memory::forget(unsafe { (frame as *mut u8).sub(GC_HEAD) } as *mut std::ffi::c_void);
+        E::not_the_programs(frame.cast::<u8>().wrapping_sub(GC_HEAD).cast());
     }
     #[cfg(not(Py_3_11))]
     let _ = frame;
@@ -185,6 +195,11 @@ fn forget_frame(frame: *mut ffi::PyFrameObject) {
 #[pyfunction]
 fn thread_hook(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let _ = arg;
+    // SAFETY: runs with the GIL held; TRACE was set by `install` before this hook could run.
+    let Some(trace) = (unsafe { *TRACE.get() }) else {
+        return Ok(py.None());
+    };
+    // SAFETY: GIL held; `frame` is this thread's running frame, handed to the hook by threading.
     unsafe {
         ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut());
         if event == "call" {
@@ -199,15 +214,18 @@ fn thread_hook(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<
     Ok(py.None())
 }
 
-pub fn install(py: Python<'_>) -> PyResult<()> {
+pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
     #[cfg(Py_3_11)]
     YIELD_VALUE.store(
         py.import("dis")?.getattr("opmap")?.get_item("YIELD_VALUE")?.extract()?,
         std::sync::atomic::Ordering::Relaxed,
     );
+    // SAFETY: GIL held (a `Python` token); nothing else borrows TRACE.
+    unsafe { *TRACE.get() = Some(trace::<E>) };
     let hook = wrap_pyfunction!(thread_hook, py)?;
     py.import("threading")?.call_method1("settrace", (hook,))?;
-    unsafe { ffi::PyEval_SetTrace(Some(trace), std::ptr::null_mut()) };
+    // SAFETY: GIL held; the trace function lives for the whole process.
+    unsafe { ffi::PyEval_SetTrace(Some(trace::<E>), std::ptr::null_mut()) };
     Ok(())
 }
 

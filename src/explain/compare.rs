@@ -3,7 +3,7 @@
 //! `__eq__` could do anything, and the program must behave as without refscope).
 
 use super::values;
-use crate::report::explain::Event;
+use crate::record::explain::Event;
 use pyo3::ffi;
 use pyo3::prelude::*;
 

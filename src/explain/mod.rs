@@ -9,26 +9,16 @@
 mod compare;
 mod values;
 
-use crate::capture::{Record, Writer, FLAG_FINISHED};
+use crate::capture::Writer;
+use crate::cpython::GilCell;
 use crate::cpython::{self, frees};
-use crate::report::explain::{Binding, Edge, Event, FrameState, Limits, Obj, Step};
-use crate::tracer::{Filter, GilCell};
+use crate::record::explain::{Binding, Edge, Event, FrameState, Limits, Obj, Plan, Step, STEP_CAP_EXIT};
+use crate::record::{Record, FLAG_FINISHED, FLAG_TRUNCATED};
+use crate::tracer::Filter;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::{Deserialize, Serialize};
-
-/// `refscope explain`'s limits.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
-    pub max_steps: u32,
-    pub max_objects: u32,
-    pub depth: u32,
-}
-
-/// The worker exits with this code when the step cap stops the program.
-pub const STEP_CAP_EXIT: i32 = 93;
 
 struct Pending {
     frame: usize,
@@ -237,9 +227,7 @@ impl Explainer {
             "line" => {
                 let line: u32 = frame.getattr("f_lineno")?.extract()?;
                 let code = frame.getattr("f_code")?;
-                let function: String = code
-                    .getattr(if cfg!(Py_3_11) { "co_qualname" } else { "co_name" })?
-                    .extract()?;
+                let function: String = code.getattr(cpython::QUALNAME)?.extract()?;
                 let source = ex.source(py, frame, line);
                 let compares = compare::on_line(py, frame, &source);
                 ex.pending = Some(Pending {
@@ -257,10 +245,7 @@ impl Explainer {
                     if !back.is_none() {
                         if let Some(f) = ex.user_file(&back) {
                             let line: u32 = back.getattr("f_lineno")?.extract()?;
-                            let function: String = back
-                                .getattr("f_code")?
-                                .getattr(if cfg!(Py_3_11) { "co_qualname" } else { "co_name" })?
-                                .extract()?;
+                            let function: String = back.getattr("f_code")?.getattr(cpython::QUALNAME)?.extract()?;
                             ex.pending = Some(Pending {
                                 frame: back.as_ptr() as usize,
                                 file: f,
@@ -288,7 +273,7 @@ fn comprehension(frame: &Bound<'_, PyAny>) -> bool {
 }
 
 fn qualname(code: &Bound<'_, PyAny>) -> String {
-    code.getattr(if cfg!(Py_3_11) { "co_qualname" } else { "co_name" })
+    code.getattr(cpython::QUALNAME)
         .and_then(|n| n.extract())
         .unwrap_or_default()
 }
@@ -736,7 +721,7 @@ impl Explainer {
         self.out.log(&Record::Step { step });
         // Room is kept for the notice: a program with large steps stops before the log is full.
         if self.out.log_room() < 1 << 20 {
-            self.out.set_flag(crate::capture::FLAG_TRUNCATED);
+            self.out.set_flag(FLAG_TRUNCATED);
             self.stop_at_cap(py);
         }
         if self.steps >= self.plan.max_steps {

@@ -1,10 +1,12 @@
 //! Cyclic GC runs, seen through `gc.callbacks`: generation, what was collected, how long it took
 //! and the line of your code that was running when the collection started.
 
-use super::{Pause, CUR};
-use crate::capture::{Record, Writer, NO_SLOT};
+use crate::capture::Writer;
 use crate::clock;
-use crate::tracer::{GilCell, TRACER};
+use crate::cpython::GilCell;
+use crate::record::{Record, NO_SLOT};
+use crate::site::{self, Pause};
+use crate::tracer::TRACER;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
@@ -65,7 +67,7 @@ unsafe extern "C" fn on_gc(
         let info = *args.add(1);
         let generation = item(info, c"generation").min(2) as u8;
         if !phase.is_null() && std::ffi::CStr::from_ptr(phase).to_bytes() == b"start" {
-            let slot = CUR.with(|c| c.get()) as u32;
+            let slot = site::line();
             g.running = Some((t, generation, if slot == NO_SLOT { m.outside } else { slot }));
         } else if let Some((t0, generation, slot)) = g.running.take() {
             let (collected, uncollectable) = (item(info, c"collected"), item(info, c"uncollectable"));
@@ -86,7 +88,7 @@ unsafe extern "C" fn on_gc(
                     slot,
                 });
                 // Outside refscope's own callbacks nothing else holds the tracer: log now.
-                if !pause.0 {
+                if !pause.nested() {
                     if let Some(tr) = TRACER.get().as_mut() {
                         for r in g.pending.drain(..) {
                             tr.writer_mut().log(&r);

@@ -11,62 +11,24 @@ mod gc;
 mod pymalloc;
 pub mod rss;
 
-pub use pymalloc::PymallocStats;
-
-use crate::capture::{
-    Header, Record, Writer, NO_SLOT, PEAK_STACK, SLOT_WORDS, W_ALLOCS, W_ALLOC_BYTES, W_FREED_BYTES, W_FREES,
-    W_OBJS_FREED, W_OBJS_NEW,
-};
+use crate::capture::{Header, Writer, PEAK_STACK};
 use crate::clock;
-use crate::tracer::GilCell;
+use crate::cpython::GilCell;
+use crate::record::{
+    Record, NO_SLOT, SLOT_WORDS, W_ALLOCS, W_ALLOC_BYTES, W_FREED_BYTES, W_FREES, W_OBJS_FREED, W_OBJS_NEW,
+};
+use crate::site::{self, Pause};
 use pyo3::ffi::{self, PyMemAllocatorDomain, PyMemAllocatorEx};
 use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Low 32 bits: the line slot this thread runs (NO_SLOT: none of your code); PAUSED: refscope
-/// itself is running on this thread.
-const PAUSED: u64 = 1 << 32;
 /// Live-table values: size above SLOT_BITS, the allocating slot below.
 const SLOT_BITS: u32 = 22;
 const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 /// pymalloc's small-request threshold: larger blocks go to the C allocator.
 const SMALL: u64 = 512;
-
-thread_local! {
-    static CUR: Cell<u64> = const { Cell::new(NO_SLOT as u64) };
-}
-
-/// Marks refscope's own work on this thread for as long as it lives.
-pub struct Pause(bool);
-
-impl Pause {
-    #[inline(always)]
-    pub fn new() -> Pause {
-        Pause(CUR.with(|c| {
-            let v = c.get();
-            c.set(v | PAUSED);
-            v & PAUSED != 0
-        }))
-    }
-}
-
-impl Drop for Pause {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if !self.0 {
-            CUR.with(|c| c.set(c.get() & !PAUSED));
-        }
-    }
-}
-
-/// The tracer tells which line this thread now runs (NO_SLOT: none of your code).
-#[inline(always)]
-pub fn set_line(slot: u32) {
-    CUR.with(|c| c.set((c.get() & PAUSED) | slot as u64));
-}
 
 struct Domain {
     original: PyMemAllocatorEx,
@@ -99,6 +61,7 @@ impl Memory {
     }
 
     #[inline(always)]
+    #[cfg_attr(not(Py_3_11), allow(dead_code))]
     fn sub(&self, slot: u32, word: usize, v: u64) {
         unsafe {
             let w = self.counters.add(SLOT_WORDS * slot as usize + word);
@@ -113,8 +76,7 @@ impl Memory {
     }
 
     #[inline(always)]
-    fn slot(&self, cur: u64) -> u32 {
-        let s = cur as u32;
+    fn slot(&self, s: u32) -> u32 {
         if s == NO_SLOT {
             self.outside
         } else {
@@ -124,8 +86,8 @@ impl Memory {
 
     #[inline(always)]
     fn alloc(&mut self, p: *mut c_void, size: usize, object: bool) {
-        let cur = CUR.with(Cell::get);
-        if cur & PAUSED != 0 || p.is_null() {
+        let Some(cur) = site::current() else { return };
+        if p.is_null() {
             return;
         }
         let slot = self.slot(cur);
@@ -156,7 +118,7 @@ impl Memory {
         let Some(v) = self.live.remove(&(p as usize)) else {
             return;
         };
-        let slot = self.slot(CUR.with(Cell::get));
+        let slot = self.slot(site::line());
         let size = v >> SLOT_BITS;
         self.add(slot, W_FREED_BYTES, size);
         self.add(slot, W_FREES, 1);
@@ -329,6 +291,7 @@ pub fn uninstall(py: Python<'_>) {
 }
 
 /// Stops counting a block (one CPython allocated only because a tracer is set).
+#[cfg_attr(not(Py_3_11), allow(dead_code))]
 pub fn forget(p: *mut c_void) {
     if let Some(m) = state() {
         if let Some(v) = m.live.remove(&(p as usize)) {

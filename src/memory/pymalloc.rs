@@ -1,29 +1,10 @@
 //! The small-object allocator's own account (`_PyObject_DebugMallocStats`, what
 //! `sys._debugmallocstats()` prints): how much it holds from the OS and how much of that is in use.
 
-use serde::{Deserialize, Serialize};
+use crate::record::PymallocStats;
 
 extern "C" {
     fn _PyObject_DebugMallocStats(out: *mut libc::FILE) -> std::ffi::c_int;
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PymallocStats {
-    /// Arenas currently held from the OS, and the size of each.
-    pub arenas: u64,
-    pub arena_size: u64,
-    /// Bytes in blocks handed out (live small objects and buffers).
-    pub allocated: u64,
-    /// Bytes in free blocks of pools in use, plus wholly unused pools.
-    pub free: u64,
-    /// Pool headers, rounding up to a size class, arena alignment.
-    pub overhead: u64,
-}
-
-impl PymallocStats {
-    pub fn held(&self) -> u64 {
-        self.arenas * self.arena_size
-    }
 }
 
 /// The allocator's figures now; None when pymalloc is not in use (`PYTHONMALLOC=malloc`).

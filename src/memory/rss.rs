@@ -1,19 +1,9 @@
 //! A process's resident memory, as `top` and the task manager show it, and the timeline the
 //! launcher samples from outside the worker (the program pays nothing for it).
 
-use crate::capture::{Header, NO_SLOT};
+use crate::capture::Header;
+use crate::record::{Sample, NO_SLOT};
 use std::sync::atomic::Ordering::Relaxed;
-
-/// One point of the timeline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
-    pub ticks: u64,
-    pub heap: u64,
-    pub rss: u64,
-    /// refscope's own memory in the worker at that moment (part of `rss`).
-    pub bookkeeping: u64,
-    pub slot: Option<u32>,
-}
 
 /// Samples a worker every `interval`, keeping at most `MAX` points: when full, neighbours merge
 /// (keeping the larger figures, so peaks survive) and the interval doubles.

@@ -1,7 +1,7 @@
 //! A census of the live heap and the module globals that retain the most memory.
 
 use super::{referents, Graph, Shared, Sizer};
-use crate::report::heap::{HeapReport, Retainer, TypeCount, SCHEMA, SCHEMA_VERSION};
+use crate::record::heap::{HeapReport, Retainer, TypeCount, SCHEMA, SCHEMA_VERSION};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};

@@ -496,8 +496,8 @@ fn measure_deep(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     include_shared: bool,
-) -> PyResult<(u64, u64, u64, Vec<crate::report::size::TypeRow>)> {
-    use crate::report::size::TypeRow;
+) -> PyResult<(u64, u64, u64, Vec<crate::record::size::TypeRow>)> {
+    use crate::record::size::TypeRow;
     let shared = Shared::new(py)?;
     let mut sizer = Sizer::new(py)?;
     let root = obj.as_ptr();
@@ -573,8 +573,8 @@ pub fn measure(
     include_shared: bool,
     top: usize,
     retained: bool,
-) -> PyResult<crate::report::size::SizeReport> {
-    use crate::report::size::{Part, SizeReport, TypeRow, SCHEMA, SCHEMA_VERSION};
+) -> PyResult<crate::record::size::SizeReport> {
+    use crate::record::size::{Part, SizeReport, TypeRow, SCHEMA, SCHEMA_VERSION};
     let version = py
         .import("platform")
         .and_then(|p| p.call_method0("python_version")?.extract())

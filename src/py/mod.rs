@@ -1,8 +1,7 @@
 //! What Python code calls: thin wrappers over the engine; no logic of their own beyond choosing
 //! worker processes (strings) or this process (callables) for `bench`.
 
-use crate::bench::{self as engine, Options, Samples, Stop};
-use crate::cli::bench as cli_bench;
+use crate::bench as engine;
 use crate::report::bench::{build, plot, render, BenchReport};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -100,7 +99,7 @@ pub fn bench(
         .collect();
     let strings = names.iter().all(Option::is_some) && text(&setup).is_some();
     let setup_text = text(&setup).unwrap_or_else(|| "<callable>".into());
-    let opts = cli_bench::options(
+    let opts = engine::options(
         vec![setup_text],
         shown,
         number,
@@ -110,85 +109,26 @@ pub fn bench(
         gc,
         process_time,
     )?;
-    let version = cli_bench::python_version(py);
+    let version = engine::python_version(py);
     if strings {
-        cli_bench::check(py, &opts)?;
+        engine::check(py, &opts)?;
         let python: String = py.import("sys")?.getattr("executable")?.extract()?;
-        let samples = py.detach(|| engine::run(&python, &opts, |_| {}))?;
+        let samples = py.detach(|| engine::run(&opts, engine::in_worker(&python), |_| {}))?;
         return Ok(BenchResult {
             report: build(&samples, &opts, &version, false),
         });
     }
     let timers = engine::worker::timers(py, &stmts, &setup, gc, process_time)?;
-    let samples = in_process(py, &timers, &opts)?;
+    let samples = engine::run(&opts, engine::in_this_process(py, &timers), |_| {})?;
     Ok(BenchResult {
         report: build(&samples, &opts, &version, true),
     })
 }
 
-/// The same rounds as worker processes, in this process.
-fn in_process(py: Python<'_>, timers: &[Bound<'_, PyAny>], opts: &Options) -> Result<Samples, crate::error::Error> {
-    let k = timers.len();
-    let started = std::time::Instant::now();
-    let mut s = Samples {
-        measured: vec![Vec::new(); k],
-        warmups: vec![Vec::new(); k],
-        ..Default::default()
-    };
-    let mut job = engine::Job {
-        stmts: opts.stmts.clone(),
-        setup: opts.setup.clone(),
-        loops: opts.number.map(|n| vec![n; k]),
-        samples: opts.repeat.map(|r| r.min(4)).unwrap_or(4),
-        warmups: 1,
-        gc: opts.gc,
-        process_time: opts.process_time,
-        sample_seconds: 0.02,
-    };
-    let stop = loop {
-        for m in s.measured.iter_mut() {
-            m.push(Vec::new());
-        }
-        let mut failure = None;
-        engine::worker::sample(py, timers, &job, &mut |m| {
-            if let Err(e) = s.take(m, &opts.stmts) {
-                failure.get_or_insert(e);
-            }
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        s.processes += 1;
-        if job.loops.is_none() {
-            job.loops = Some(s.loops.clone());
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        if let Some(r) = opts.repeat {
-            if s.processes * job.samples >= r {
-                break Stop::Repeat;
-            }
-            continue;
-        }
-        let precise = (0..k).all(|i| crate::stats::summarize(&s.flat(i)).rel_half_width() <= opts.precision);
-        if s.processes >= engine::MIN_PROCESSES && precise {
-            break Stop::Precision;
-        }
-        if elapsed >= opts.budget {
-            break Stop::Budget;
-        }
-    };
-    if s.loops.is_empty() {
-        s.loops = job.loops.unwrap_or_default();
-    }
-    s.wall_seconds = started.elapsed().as_secs_f64();
-    s.stop = Some(stop);
-    Ok(s)
-}
-
 /// The result of `refscope.size`: prints as the terminal table.
 #[pyclass(module = "refscope", frozen)]
 pub struct SizeResult {
-    report: crate::report::size::SizeReport,
+    report: crate::record::size::SizeReport,
 }
 
 #[pymethods]

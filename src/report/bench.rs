@@ -1,7 +1,7 @@
 //! The bench report: per-statement statistics, the comparison of each statement with the first,
 //! and warnings about stability, built from raw samples; plus its terminal rendering.
 
-use crate::bench::{label, Options, Samples, Stop};
+use crate::record::bench::{label, Options, Samples, Stop};
 use crate::stats;
 use anstyle::{AnsiColor, Style};
 use serde::{Deserialize, Serialize};

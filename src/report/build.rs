@@ -2,17 +2,12 @@
 //! describes how the program ended.
 
 use super::*;
-use crate::capture::{Capture, Record, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
 use crate::clock::Calibration;
+use crate::record::{
+    Capture, Ended, Record, Sample, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Ended {
-    Exited(i32),
-    Signalled(i32),
-    TimedOut(f64),
-}
 
 /// What the launcher knows about a run besides its capture.
 pub struct Run<'a> {
@@ -26,7 +21,7 @@ pub struct Run<'a> {
     /// The `-c` code, which has no file to read the source from.
     pub code: Option<&'a str>,
     /// Heap and RSS sampled by the launcher.
-    pub timeline: &'a [crate::memory::rss::Sample],
+    pub timeline: &'a [Sample],
 }
 
 pub fn signal_name(sig: i32) -> String {
@@ -284,7 +279,6 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{Capture, Record};
 
     fn capture(flags: u32) -> Capture {
         Capture {

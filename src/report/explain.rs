@@ -3,7 +3,8 @@
 
 use super::terminal::{BOLD, DIM, HEAD, WARM};
 use super::{Outcome, Program};
-use crate::capture::{Capture, Record};
+use crate::record::explain::{Limits, Obj, Step};
+use crate::record::{Capture, Record};
 use anstyle::{AnsiColor, Style};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,15 +16,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 const NEW: Style = AnsiColor::Green.on_default().bold();
 const GONE: Style = AnsiColor::Red.on_default().bold();
 const LINK: Style = AnsiColor::Magenta.on_default().bold();
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Limits {
-    pub max_steps: u32,
-    pub max_objects: u32,
-    pub depth: u32,
-    /// True when the program was stopped at `max_steps`.
-    pub steps_cut: bool,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PythonInfo {
@@ -52,73 +44,6 @@ pub struct ExplainReport {
 }
 
 /// One executed line and the state right after it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Step {
-    pub index: u32,
-    /// Index into `files`.
-    pub file: u32,
-    pub line: u32,
-    pub source: String,
-    pub function: String,
-    /// Your frames, outermost first.
-    pub frames: Vec<FrameState>,
-    pub objects: Vec<Obj>,
-    pub events: Vec<Event>,
-    /// True when the object cap left objects out of this step.
-    pub objects_cut: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FrameState {
-    pub id: u32,
-    pub function: String,
-    pub line: u32,
-    pub bindings: Vec<Binding>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Binding {
-    pub name: String,
-    /// The object's `ref`.
-    pub object: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Obj {
-    /// refscope's number for this object, stable across steps (ids are reused after a free).
-    #[serde(rename = "ref")]
-    pub reference: u32,
-    /// `id(obj)`.
-    pub id: u64,
-    pub hex: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-    pub value: String,
-    /// As CPython counts it, refscope's own references taken out; None for objects CPython never
-    /// frees (immortal on 3.12+, statically allocated on 3.11), whose count means nothing.
-    pub refcount: Option<i64>,
-    pub immortal: bool,
-    /// `sys.getsizeof`.
-    pub size: u64,
-    /// Why CPython hands this one object to several names, when it does so on its own.
-    pub shared: Option<String>,
-    pub edges: Vec<Edge>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Edge {
-    pub label: String,
-    pub object: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Event {
-    /// created, aliased, bound, rebound, deleted, freed, cycle, gc, call, return, compare.
-    pub kind: String,
-    pub text: String,
-    pub names: Vec<String>,
-    pub object: Option<u32>,
-}
 
 impl ExplainReport {
     pub fn to_json(&self) -> String {

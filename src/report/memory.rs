@@ -4,10 +4,10 @@
 
 use super::terminal::{bar, fmt_bytes, fmt_ns, thousands, BOLD, DIM, HEAD, WARM};
 use super::Location;
-use crate::capture::{
-    Capture, MemState, Record, W_ALLOCS, W_ALLOC_BYTES, W_FREED_BYTES, W_FREES, W_OBJS_FREED, W_OBJS_NEW,
+use crate::record::{
+    Capture, MemState, PymallocStats, Record, Sample, W_ALLOCS, W_ALLOC_BYTES, W_FREED_BYTES, W_FREES, W_OBJS_FREED,
+    W_OBJS_NEW,
 };
-use crate::memory::{rss::Sample, PymallocStats};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 

@@ -10,7 +10,7 @@ pub mod memory;
 pub mod size;
 pub mod terminal;
 
-pub use build::{build, Ended, Run};
+pub use build::{build, Run};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,52 +1,9 @@
 //! The size report: shallow, deep and retained size of one object, by type, largest parts.
 
 use super::terminal::fmt_bytes;
+use crate::record::size::SizeReport;
 use anstyle::{AnsiColor, Style};
-use serde::{Deserialize, Serialize};
 use std::fmt::Write;
-
-pub const SCHEMA: &str = "refscope.size";
-pub const SCHEMA_VERSION: u32 = 2;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SizeReport {
-    pub schema: String,
-    pub schema_version: u32,
-    pub refscope_version: String,
-    pub python: String,
-    /// The expression or description of the object measured.
-    pub what: String,
-    pub type_name: String,
-    /// `sys.getsizeof(obj)`.
-    pub shallow: u64,
-    /// Every object reachable from it, each counted once (shared objects excluded unless asked).
-    pub deep: u64,
-    /// What would be freed if it became unreachable: objects reachable only through it
-    /// (None when not asked for: `retained=False`).
-    pub retained: Option<u64>,
-    pub objects: u64,
-    pub retained_objects: Option<u64>,
-    pub include_shared: bool,
-    /// By type, largest deep bytes first.
-    pub by_type: Vec<TypeRow>,
-    /// The largest single objects inside it, with where they hang.
-    pub largest: Vec<Part>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TypeRow {
-    pub type_name: String,
-    pub count: u64,
-    pub bytes: u64,
-    pub retained_bytes: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Part {
-    pub path: String,
-    pub type_name: String,
-    pub shallow: u64,
-}
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();

@@ -10,29 +10,15 @@ mod filter;
 
 pub use filter::Filter;
 
-use crate::capture::{Record, Writer, NO_SLOT, W_HITS, W_SELF, W_TICKS};
-use crate::clock;
+use crate::capture::Writer;
+use crate::cpython::{self, GilCell, Leave};
+use crate::record::{Record, NO_SLOT, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
+use crate::{clock, site};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering;
-
-/// State only touched with the GIL held; CPython serialises every callback on it.
-pub struct GilCell<T>(UnsafeCell<T>);
-// SAFETY: callers hold the GIL, which serialises all access (free-threaded builds are refused).
-unsafe impl<T> Sync for GilCell<T> {}
-impl<T> GilCell<T> {
-    pub const fn new(v: T) -> Self {
-        GilCell(UnsafeCell::new(v))
-    }
-    /// # Safety
-    /// The GIL must be held and no other reference obtained from this cell may be live.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn get(&self) -> &mut T {
-        unsafe { &mut *self.0.get() }
-    }
-}
 
 pub static TRACER: GilCell<Option<Tracer>> = GilCell::new(None);
 
@@ -48,7 +34,7 @@ pub fn with_thread<R>(t_enter: u64, f: impl FnOnce(&mut ThreadState) -> R) -> R 
         // tracing while a tracing callback runs).
         let ts = unsafe { &mut *c.get() };
         let r = f(ts);
-        crate::memory::set_line(ts.top_line());
+        site::set_line(ts.top_line());
         ts.overhead += clock::ticks().wrapping_sub(t_enter);
         r
     })
@@ -141,8 +127,15 @@ pub struct Code {
     /// Line slots indexed by `line - first_line`.
     lines: Vec<u32>,
     first_line: u32,
-    #[cfg_attr(Py_3_12, allow(dead_code))] // only the 3.9–3.11 backend asks
-    pub generator: bool,
+    generator: bool,
+}
+
+/// A line to stop at once, before it first runs (`refscope heap --at FILE:LINE`).
+pub struct Watch {
+    /// The file as given and the line.
+    pub at: (String, u32),
+    /// Runs when the line is reached, with refscope's own work paused.
+    pub then: Box<dyn FnMut(Python<'_>, &Filter, &mut Writer)>,
 }
 
 pub struct Tracer {
@@ -152,19 +145,14 @@ pub struct Tracer {
     entries: FxHashMap<usize, Entry>,
     /// Strong references: a code object we saw is never freed, so its address is never reused.
     held: Vec<*mut ffi::PyObject>,
-    pub codes: Vec<Code>,
+    codes: Vec<Code>,
     files: FxHashMap<String, Option<u32>>,
     file_lines: FxHashMap<(u32, u32), u32>,
-    /// `refscope heap`: the census still to take, and the line slot that triggers it.
-    pub heap: Option<crate::worker::HeapPlan>,
-    heap_file: Option<u32>,
-    heap_slot: u32,
-    /// Frames of generators and coroutines suspended at a yield or await (3.9–3.11 backend).
-    #[cfg_attr(Py_3_12, allow(dead_code))]
-    pub suspended: FxHashSet<usize>,
+    /// The line to stop at, the file it is in once seen, and its slot once made.
+    watch: Option<Watch>,
+    watch_file: Option<u32>,
+    watch_slot: u32,
 }
-
-const CO_GENERATOR_LIKE: i64 = 0x20 | 0x80 | 0x200; // CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
 
 impl Tracer {
     pub fn new(out: Writer, filter: Filter) -> Tracer {
@@ -179,11 +167,15 @@ impl Tracer {
             codes: Vec::new(),
             files: FxHashMap::default(),
             file_lines: FxHashMap::default(),
-            suspended: FxHashSet::default(),
-            heap: None,
-            heap_file: None,
-            heap_slot: NO_SLOT,
+            watch: None,
+            watch_file: None,
+            watch_slot: NO_SLOT,
         }
+    }
+
+    /// Stops once at a line of your code, just before it first runs.
+    pub fn watch(&mut self, w: Watch) {
+        self.watch = Some(w);
     }
 
     pub fn writer(&self) -> &Writer {
@@ -192,6 +184,10 @@ impl Tracer {
 
     pub fn writer_mut(&mut self) -> &mut Writer {
         &mut self.out
+    }
+
+    pub fn parts(&mut self) -> (&Filter, &mut Writer) {
+        (&self.filter, &mut self.out)
     }
 
     /// Marks a code object as never traced (refscope's own bootstrap).
@@ -254,10 +250,10 @@ impl Tracer {
                         path: self.filter.absolute(&filename),
                     })
                 });
-                if let (Some(id), Some((at, _))) = (id, self.heap.as_ref().and_then(|h| h.at.as_ref())) {
+                if let (Some(id), Some(w)) = (id, &self.watch) {
                     let canon = |p: &str| std::fs::canonicalize(p).ok();
-                    if canon(&self.filter.absolute(&filename)).is_some_and(|c| Some(c) == canon(at)) {
-                        self.heap_file = Some(id);
+                    if canon(&self.filter.absolute(&filename)).is_some_and(|c| Some(c) == canon(&w.at.0)) {
+                        self.watch_file = Some(id);
                     }
                 }
                 self.files.insert(filename, id);
@@ -269,13 +265,9 @@ impl Tracer {
             return None;
         };
         let name = text(attr(c"co_name"));
-        let qualname = if cfg!(Py_3_11) {
-            text(attr(c"co_qualname"))
-        } else {
-            name.clone()
-        };
+        let qualname = text(attr(cpython::QUALNAME_C));
         let first_line = int(attr(c"co_firstlineno")).max(0) as u32;
-        let generator = int(attr(c"co_flags")) & CO_GENERATOR_LIKE != 0;
+        let generator = int(attr(c"co_flags")) & cpython::CO_GENERATOR_LIKE != 0;
         let slot = self.out.new_slot();
         if slot == NO_SLOT
             || !self.out.log(&Record::Code {
@@ -330,14 +322,8 @@ impl Tracer {
                     return NO_SLOT;
                 }
                 self.file_lines.insert((file, line), s);
-                if self.heap_file == Some(file)
-                    && self
-                        .heap
-                        .as_ref()
-                        .and_then(|h| h.at.as_ref())
-                        .is_some_and(|a| a.1 == line)
-                {
-                    self.heap_slot = s;
+                if self.watch_file == Some(file) && self.watch.as_ref().is_some_and(|w| w.at.1 == line) {
+                    self.watch_slot = s;
                 }
                 s
             }
@@ -356,7 +342,7 @@ impl Tracer {
     #[inline(always)]
     fn add(&self, slot: u32, which: usize, v: u64) {
         // SAFETY: slot < SLOT_CAPACITY, so the word is inside the mapping.
-        unsafe { *self.counters.add(crate::capture::SLOT_WORDS * slot as usize + which) += v };
+        unsafe { *self.counters.add(SLOT_WORDS * slot as usize + which) += v };
     }
 
     #[inline(always)]
@@ -368,17 +354,8 @@ impl Tracer {
         }
         f.line_t0 = t;
         f.line_ov0 = ts.overhead;
-        if slot == self.heap_slot {
-            self.heap_slot = NO_SLOT;
-            // SAFETY: trace callbacks run with the GIL held.
-            let py = unsafe { Python::assume_attached() };
-            let when = self
-                .heap
-                .as_ref()
-                .and_then(|h| h.at.as_ref())
-                .map(|(f, l)| format!("{f}:{l}"))
-                .unwrap_or_default();
-            self.census(py, &when);
+        if slot == self.watch_slot {
+            self.reached();
         }
         ts.open(slot);
         if hit {
@@ -483,31 +460,67 @@ impl Tracer {
         }
     }
 
-    /// Takes the `refscope heap` census now (once) and logs it.
-    pub fn census(&mut self, py: Python<'_>, when: &str) {
-        let Some(plan) = self.heap.take() else { return };
-        let mut user = Vec::new();
-        if let Ok(modules) = py
-            .import("sys")
-            .and_then(|s| s.getattr("modules"))
-            .and_then(|m| m.call_method0("items"))
-        {
-            if let Ok(items) = modules.try_iter() {
-                for item in items.flatten() {
-                    let Ok((name, module)) = item.extract::<(String, Bound<'_, PyAny>)>() else {
-                        continue;
-                    };
-                    let file: Option<String> = module.getattr("__file__").ok().and_then(|f| f.extract().ok());
-                    if name == "__main__" || file.is_some_and(|f| self.filter.wants(&f)) {
-                        user.push(name);
-                    }
-                }
-            }
-        }
-        if let Ok(r) = crate::objects::heap::census(py, when, &user, plan.top) {
-            self.out.log(&Record::Heap {
-                report: serde_json::to_string(&r).expect("reports serialize"),
-            });
+    #[cold]
+    fn reached(&mut self) {
+        self.watch_slot = NO_SLOT;
+        if let Some(mut w) = self.watch.take() {
+            // SAFETY: trace callbacks run with the GIL held.
+            let py = unsafe { Python::assume_attached() };
+            (w.then)(py, &self.filter, &mut self.out);
         }
     }
+}
+
+// The entry points of `cpython::Events`, on this thread's state. With no tracer installed every
+// event is answered as traced, so nothing gets disabled on the way out.
+
+/// A frame starts or resumes (see `cpython::Events::start`).
+#[inline(always)]
+pub fn on_start(
+    key: usize,
+    code: *mut ffi::PyObject,
+    t: u64,
+    resume: impl FnOnce(bool) -> (bool, Option<u32>),
+) -> bool {
+    // SAFETY: event callbacks run with the GIL held and never re-enter.
+    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
+        return true;
+    };
+    // Through `with_thread` even for untraced code, so the callback's time counts as overhead.
+    with_thread(t, |ts| {
+        // SAFETY: `code` is the live code object of the event.
+        let Some(c) = (unsafe { tr.code(code) }) else {
+            return false;
+        };
+        let (resumed, line) = resume(tr.codes[c as usize].generator);
+        tr.start(ts, key, c, resumed, line, t);
+        true
+    })
+}
+
+/// A line event (see `cpython::Events::line`).
+#[inline(always)]
+pub fn on_line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32, t: u64) -> bool {
+    // SAFETY: event callbacks run with the GIL held and never re-enter.
+    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
+        return true;
+    };
+    with_thread(t, |ts| tr.line(ts, key, code, line, t))
+}
+
+/// A frame returns, yields or unwinds (see `cpython::Events::end`).
+#[inline(always)]
+pub fn on_end(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, t: u64) -> Leave {
+    // SAFETY: event callbacks run with the GIL held and never re-enter.
+    let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
+        return Leave::Traced { generator: false };
+    };
+    with_thread(t, |ts| {
+        // SAFETY: the code object of the event is live.
+        if ts.top_key() != Some(key) && unsafe { tr.code(code()) }.is_none() {
+            return Leave::Untraced;
+        }
+        let generator = tr.end(ts, key, t).is_some_and(|c| tr.codes[c as usize].generator);
+        Leave::Traced { generator }
+    })
 }

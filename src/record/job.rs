@@ -1,0 +1,44 @@
+//! What a launcher asks of a worker process: the program to run and how to measure it.
+
+use serde::{Deserialize, Serialize};
+
+/// The environment variable that carries a `Job` from the launcher to its worker.
+pub const ENV: &str = "REFSCOPE_WORKER";
+
+/// Imports nothing into `__main__` but `sys`, which the worker removes again.
+pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Target {
+    Script { path: String },
+    Module { name: String },
+    Code { code: String },
+}
+
+/// What one worker runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub capture: String,
+    pub target: Target,
+    pub args: Vec<String>,
+    pub cwd: String,
+    pub include: Vec<String>,
+    pub all: bool,
+    /// `refscope heap`: take a census at a line (or at exit).
+    #[serde(default)]
+    pub heap: Option<HeapPlan>,
+    /// Charge allocations, frees and GC runs to lines.
+    #[serde(default)]
+    pub memory: bool,
+    /// `refscope explain`: a step tracer instead of the time tracer.
+    #[serde(default)]
+    pub explain: Option<super::explain::Plan>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeapPlan {
+    /// (absolute path, line): census just before that line first runs; None: at exit.
+    pub at: Option<(String, u32)>,
+    pub top: usize,
+}

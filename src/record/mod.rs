@@ -1,0 +1,169 @@
+//! Plain records: every type that crosses from a producer (the tracer, the memory hooks, explain's
+//! step tracer, the heap census, size measures, bench workers) to a consumer (report builders and
+//! renderers). Producers write them, consumers read them, and neither imports the other.
+//!
+//! This module imports nothing of the crate but `error`.
+
+pub mod bench;
+pub mod explain;
+pub mod heap;
+pub mod job;
+pub mod size;
+
+use serde::{Deserialize, Serialize};
+
+/// Counter slots hold SLOT_WORDS u64 each, indexed by the `W_*` constants. A function's slot uses
+/// the first three (calls, ticks, self ticks).
+pub const SLOT_WORDS: usize = 9;
+pub const W_HITS: usize = 0;
+pub const W_TICKS: usize = 1;
+pub const W_SELF: usize = 2;
+pub const W_ALLOC_BYTES: usize = 3;
+pub const W_ALLOCS: usize = 4;
+pub const W_FREED_BYTES: usize = 5;
+pub const W_FREES: usize = 6;
+pub const W_OBJS_NEW: usize = 7;
+pub const W_OBJS_FREED: usize = 8;
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// Set once the program ended through the interpreter's normal shutdown.
+pub const FLAG_FINISHED: u32 = 1;
+/// Set when the log or the slots ran out of room: later lines were not recorded.
+pub const FLAG_TRUNCATED: u32 = 2;
+/// Set when the program ended with an uncaught KeyboardInterrupt.
+pub const FLAG_INTERRUPTED: u32 = 4;
+
+/// A rare record, appended to the capture's log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "k", rename_all = "snake_case")]
+pub enum Record {
+    /// The worker started: what it runs and on which interpreter.
+    Start {
+        pid: u32,
+        python: String,
+        executable: String,
+        tracer: String,
+        clock: String,
+    },
+    /// A traced source file.
+    File { id: u32, path: String },
+    /// A traced code object (function, method, lambda, comprehension, module body).
+    Code {
+        slot: u32,
+        file: u32,
+        name: String,
+        qualname: String,
+        line: u32,
+    },
+    /// A line of a traced file, with its counter slot.
+    Line { slot: u32, file: u32, line: u32 },
+    /// The worker found nothing to run (an unknown `-m` module) and exited without running it.
+    NoModule { name: String },
+    /// A heap census (`refscope heap`).
+    Heap { census: heap::HeapReport },
+    /// One cyclic garbage collection and the line that was running when it started.
+    Gc {
+        generation: u8,
+        collected: u64,
+        uncollectable: u64,
+        start_ticks: u64,
+        ticks: u64,
+        slot: u32,
+    },
+    /// Bytes in live blocks over 512 bytes (outside pymalloc's arenas) at the end.
+    LargeLive { bytes: u64 },
+    /// Blocks still allocated when the program ended, by the slot of the line that allocated them.
+    Survivors { rows: Vec<(u32, u64, u64)> },
+    /// `refscope explain`: one executed line and the state after it.
+    Step { step: explain::Step },
+    /// `refscope explain`: the limits in force (logged again when the step cap stopped the program).
+    ExplainLimits { limits: explain::Limits },
+    /// The Python allocator's own statistics, and the process's resident memory, at a moment.
+    Pymalloc {
+        when: String,
+        stats: PymallocStats,
+        rss: u64,
+    },
+}
+
+/// The memory figures a worker keeps in its capture header, as read back.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct MemState {
+    pub on: bool,
+    pub outside_slot: Option<u32>,
+    pub heap: u64,
+    pub peak: u64,
+    pub peak_ticks: u64,
+    pub peak_slot: Option<u32>,
+    /// (function slot, line slot), outermost first.
+    pub peak_stack: Vec<(u32, u32)>,
+    pub bookkeeping: u64,
+    pub gc_runs: [u64; 3],
+    pub gc_collected: u64,
+    pub gc_uncollectable: u64,
+    pub gc_ticks: u64,
+}
+
+/// Everything a capture held when it was read.
+#[derive(Debug, Default, Clone)]
+pub struct Capture {
+    pub records: Vec<Record>,
+    /// The counters of each slot, as the worker left them.
+    pub counters: Vec<[u64; SLOT_WORDS]>,
+    pub flags: u32,
+    pub last_line: Option<u32>,
+    pub start_ticks: u64,
+    pub end_ticks: u64,
+    pub mem: MemState,
+    /// False when the worker never opened the file (it died before starting).
+    pub started: bool,
+}
+
+impl Capture {
+    /// The user error a worker reported instead of running the program, if any.
+    pub fn refused(&self) -> Option<crate::error::Error> {
+        self.records.iter().find_map(|r| match r {
+            Record::NoModule { name } => Some(crate::error::Error::NoModule(name.clone())),
+            _ => None,
+        })
+    }
+}
+
+/// The small-object allocator's own account (what `sys._debugmallocstats()` prints).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PymallocStats {
+    /// Arenas currently held from the OS, and the size of each.
+    pub arenas: u64,
+    pub arena_size: u64,
+    /// Bytes in blocks handed out (live small objects and buffers).
+    pub allocated: u64,
+    /// Bytes in free blocks of pools in use, plus wholly unused pools.
+    pub free: u64,
+    /// Pool headers, rounding up to a size class, arena alignment.
+    pub overhead: u64,
+}
+
+impl PymallocStats {
+    pub fn held(&self) -> u64 {
+        self.arenas * self.arena_size
+    }
+}
+
+/// One point of the heap and RSS timeline the launcher samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub ticks: u64,
+    pub heap: u64,
+    pub rss: u64,
+    /// refscope's own memory in the worker at that moment (part of `rss`).
+    pub bookkeeping: u64,
+    pub slot: Option<u32>,
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ended {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut(f64),
+}
