@@ -3,7 +3,8 @@
 use crate::bench;
 use crate::error::Error;
 use crate::record::bench::label;
-use crate::report::bench::{build, plot, render, Unit};
+use crate::report::terminal::Unit;
+use crate::report::{build, Json, Render, Svg, Terminal};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pyo3::prelude::*;
@@ -116,15 +117,23 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     });
     bar.finish_and_clear();
     let samples = samples?;
-    let rep = build(&samples, &opts, &bench::python_version(py), false);
+    let rep = build::bench(&samples, &opts, &bench::python_version(py), false);
     let mut out = anstream::stdout();
-    let _ = out.write_all(render(&rep, unit, a.verbose).as_bytes());
+    let _ = out.write_all(
+        Terminal {
+            top: 0,
+            unit,
+            verbose: a.verbose,
+        }
+        .render(&rep)
+        .as_bytes(),
+    );
     if let (Some(mut f), Some(p)) = (json_file, &a.json) {
-        f.write_all(rep.to_json().as_bytes())
+        f.write_all(Json.render(&rep).as_bytes())
             .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
     if let (Some(mut f), Some(p)) = (plot_file, &a.plot) {
-        f.write_all(plot(&rep).as_bytes())
+        f.write_all(Svg.render(&rep).as_bytes())
             .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
     Ok(0)

@@ -6,7 +6,8 @@ use crate::launcher;
 use crate::record::explain::{Plan, STEP_CAP_EXIT};
 use crate::record::job::{Job, Target};
 use crate::record::Ended;
-use crate::report::{self, explain, Program, Run};
+use crate::report::build::{self, Run};
+use crate::report::{explain, Program};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;
@@ -108,7 +109,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         argv,
     };
     // The run's outcome, as `refscope run` words it.
-    let base = report::build(
+    let base = build::run(
         &fin.capture,
         &Run {
             program: program.clone(),

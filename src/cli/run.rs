@@ -4,7 +4,8 @@ use crate::error::Error;
 use crate::launcher;
 use crate::record::job::{HeapPlan, Job, Target};
 use crate::record::{Ended, Record};
-use crate::report::{self, terminal, Program, Run};
+use crate::report::build::{self, Run};
+use crate::report::{Json, Program, Render, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -268,7 +269,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         return Err(refused);
     }
 
-    let rep = report::build(
+    let rep = build::run(
         &fin.capture,
         &Run {
             program: Program {
@@ -304,10 +305,10 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         // As with `run`, the report goes to stderr: the program's stdout stays its own.
         let mut out = anstream::stderr();
         if !args.quiet {
-            let _ = out.write_all(crate::report::heap::render(&h, args.top).as_bytes());
+            let _ = out.write_all(Terminal::top(args.top).render(&h).as_bytes());
         }
         if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-            f.write_all(serde_json::to_string_pretty(&h).expect("serializes").as_bytes())
+            f.write_all(Json.render(&h).as_bytes())
                 .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
         }
         return Ok(match fin.ended {
@@ -317,13 +318,13 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         });
     }
     if !args.quiet {
-        let text = terminal::render(&rep, &terminal::Options { top: args.top });
+        let text = Terminal::top(args.top).render(&rep);
         let mut err = anstream::stderr();
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());
     }
     if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-        f.write_all(rep.to_json().as_bytes())
+        f.write_all(Json.render(&rep).as_bytes())
             .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
     Ok(match fin.ended {

@@ -1,7 +1,7 @@
 //! `refscope size EXPR`: evaluate an expression (after a setup) and report its sizes.
 
 use crate::error::Error;
-use crate::report::size::render;
+use crate::report::{Json, Render, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -76,9 +76,9 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
         .map_err(|e| Error::Internal(describe(py, &e)))?;
     drop(value);
     let mut out = anstream::stdout();
-    let _ = out.write_all(render(&rep, a.top).as_bytes());
+    let _ = out.write_all(Terminal::top(a.top).render(&rep).as_bytes());
     if let (Some(mut f), Some(p)) = (json_file, &a.json) {
-        f.write_all(serde_json::to_string_pretty(&rep).expect("serializes").as_bytes())
+        f.write_all(Json.render(&rep).as_bytes())
             .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
     Ok(0)

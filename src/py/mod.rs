@@ -2,7 +2,8 @@
 //! worker processes (strings) or this process (callables) for `bench`.
 
 use crate::bench as engine;
-use crate::report::bench::{build, plot, render, BenchReport};
+use crate::report::bench::BenchReport;
+use crate::report::{build, Json, Render, Svg, Terminal};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -40,25 +41,25 @@ impl BenchResult {
 
     /// The whole report, every sample included, as a dict (the `--json` schema).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        py.import("json")?.call_method1("loads", (self.report.to_json(),))
+        py.import("json")?.call_method1("loads", (Json.render(&self.report),))
     }
 
     fn to_json(&self) -> String {
-        self.report.to_json()
+        Json.render(&self.report)
     }
 
     /// The samples drawn as a self-contained SVG.
     fn plot_svg(&self) -> String {
-        plot(&self.report)
+        Svg.render(&self.report)
     }
 
     fn __repr__(&self) -> String {
-        anstream::adapter::strip_str(&render(&self.report, None, false)).to_string()
+        anstream::adapter::strip_str(&Terminal::top(0).render(&self.report)).to_string()
     }
 
     fn _repr_html_(&self) -> String {
         let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        format!("<pre>{}</pre>{}", esc(&self.__repr__()), plot(&self.report))
+        format!("<pre>{}</pre>{}", esc(&self.__repr__()), Svg.render(&self.report))
     }
 }
 
@@ -115,13 +116,13 @@ pub fn bench(
         let python: String = py.import("sys")?.getattr("executable")?.extract()?;
         let samples = py.detach(|| engine::run(&opts, engine::in_worker(&python), |_| {}))?;
         return Ok(BenchResult {
-            report: build(&samples, &opts, &version, false),
+            report: build::bench(&samples, &opts, &version, false),
         });
     }
     let timers = engine::worker::timers(py, &stmts, &setup, gc, process_time)?;
     let samples = engine::run(&opts, engine::in_this_process(py, &timers), |_| {})?;
     Ok(BenchResult {
-        report: build(&samples, &opts, &version, true),
+        report: build::bench(&samples, &opts, &version, true),
     })
 }
 
@@ -180,7 +181,7 @@ impl SizeResult {
             .call_method1("loads", (serde_json::to_string(&self.report).expect("serializes"),))
     }
     fn __repr__(&self) -> String {
-        anstream::adapter::strip_str(&crate::report::size::render(&self.report, 10)).to_string()
+        anstream::adapter::strip_str(&Terminal::top(10).render(&self.report)).to_string()
     }
 }
 

@@ -1,91 +1,18 @@
-//! The terminal report: annotated source per file, a function summary and the hottest lines.
-//!
-//! Styles are always written; the caller's stream (anstream) drops them when colour is off.
+//! The run report in the terminal: annotated source per file, a function summary, the hottest
+//! lines and the memory sections.
 
 use super::*;
-use anstyle::{AnsiColor, Style};
+use crate::report::run::*;
+use crate::report::Render;
 use std::fmt::Write;
 
-pub(crate) const BOLD: Style = Style::new().bold();
-pub(crate) const DIM: Style = Style::new().dimmed();
-const HOT: Style = AnsiColor::Red.on_default().bold();
-pub(crate) const WARM: Style = AnsiColor::Yellow.on_default();
-pub(crate) const HEAD: Style = AnsiColor::Cyan.on_default().bold();
-const BAD: Style = AnsiColor::Red.on_default().bold();
-
-pub struct Options {
-    /// How many hottest lines to list.
-    pub top: usize,
-}
-
-pub fn fmt_ns(ns: u64) -> String {
-    let n = ns as f64;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", n / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.1} ms", n / 1e6)
-    } else {
-        format!("{:.2} s", n / 1e9)
+impl Render<Report> for Terminal {
+    fn render(&self, r: &Report) -> String {
+        run(r, self.top)
     }
 }
 
-pub fn fmt_bytes(b: u64) -> String {
-    let n = b as f64;
-    if b < 1024 {
-        format!("{b} B")
-    } else if b < 1024 * 1024 {
-        format!("{:.1} KiB", n / 1024.0)
-    } else if b < 1024 * 1024 * 1024 {
-        format!("{:.1} MiB", n / 1048576.0)
-    } else {
-        format!("{:.2} GiB", n / 1073741824.0)
-    }
-}
-
-pub(crate) fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn pct(ns: u64, wall: u64) -> f64 {
-    if wall == 0 {
-        0.0
-    } else {
-        100.0 * ns as f64 / wall as f64
-    }
-}
-
-fn heat(p: f64) -> Style {
-    if p >= 10.0 {
-        HOT
-    } else if p >= 2.0 {
-        WARM
-    } else {
-        Style::new()
-    }
-}
-
-pub(crate) fn bar(p: f64, width: usize) -> String {
-    let cells = (p / 100.0 * width as f64 * 8.0).round() as usize;
-    let full = (cells / 8).min(width);
-    let mut s = "█".repeat(full);
-    if full < width {
-        s.push(['\0', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][cells % 8]);
-        s = s.replace('\0', "");
-    }
-    format!("{s:<width$}")
-}
-
-pub fn render(r: &Report, opts: &Options) -> String {
+fn run(r: &Report, top: usize) -> String {
     let mut o = String::new();
     let wall = r.wall_ns.max(1);
     let _ = writeln!(
@@ -97,6 +24,19 @@ pub fn render(r: &Report, opts: &Options) -> String {
         r.python.version
     );
     outcome(&mut o, r);
+    sources(&mut o, r, wall);
+    functions(&mut o, r, wall, top);
+    hottest(&mut o, r, wall, top);
+    super::memory::section(&mut o, r, top);
+    if r.outcome.partial {
+        let _ = writeln!(o);
+        outcome(&mut o, r);
+    }
+    o
+}
+
+/// The annotated source of each file: every line that ran, short gaps shown dimmed.
+fn sources(o: &mut String, r: &Report, wall: u64) {
     let mem = r.memory.is_some();
     let mem_cols = |l: Option<&Line>| match (mem, l) {
         (false, _) => String::new(),
@@ -108,7 +48,7 @@ pub fn render(r: &Report, opts: &Options) -> String {
             } else {
                 String::new()
             },
-            memory::net(&l.memory)
+            net(&l.memory)
         ),
     };
     let blank = |o: &mut String, n: u32, src: &str| {
@@ -147,11 +87,7 @@ pub fn render(r: &Report, opts: &Options) -> String {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
-                        blank(
-                            &mut o,
-                            n,
-                            f.source.get(n as usize - 1).map(String::as_str).unwrap_or(""),
-                        );
+                        blank(o, n, f.source.get(n as usize - 1).map(String::as_str).unwrap_or(""));
                     }
                 } else if gap > 0 {
                     let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
@@ -178,7 +114,10 @@ pub fn render(r: &Report, opts: &Options) -> String {
             prev = Some(l.line);
         }
     }
+}
 
+/// Every function called, by total time.
+fn functions(o: &mut String, r: &Report, wall: u64, top: usize) {
     if !r.functions.is_empty() {
         let _ = writeln!(
             o,
@@ -189,7 +128,7 @@ pub fn render(r: &Report, opts: &Options) -> String {
             "{BOLD}{:>10} {:>10} {:>10} {:>10} {:>7}  Function{BOLD:#}",
             "Calls", "Total", "Self", "Per call", "% run"
         );
-        for f in r.functions.iter().take(opts.top.max(10) * 2) {
+        for f in r.functions.iter().take(top.max(10) * 2) {
             let st = heat(pct(f.self_ns, wall));
             let per = if f.calls > 0 {
                 fmt_ns(f.total_ns / f.calls)
@@ -210,7 +149,10 @@ pub fn render(r: &Report, opts: &Options) -> String {
             );
         }
     }
+}
 
+/// The lines with the most self time, ranked, with a bar.
+fn hottest(o: &mut String, r: &Report, wall: u64, top: usize) {
     let mut hot: Vec<(&FileReport, &Line)> = r
         .files
         .iter()
@@ -222,12 +164,12 @@ pub fn render(r: &Report, opts: &Options) -> String {
             .then(a.0.display.cmp(&b.0.display))
             .then(a.1.line.cmp(&b.1.line))
     });
-    if !hot.is_empty() && opts.top > 0 {
+    if !hot.is_empty() && top > 0 {
         let _ = writeln!(
             o,
             "\n{HEAD}Hottest lines{HEAD:#} {DIM}(by self time: the line itself, not your code it called){DIM:#}"
         );
-        for (i, (f, l)) in hot.iter().take(opts.top).enumerate() {
+        for (i, (f, l)) in hot.iter().take(top).enumerate() {
             let p = pct(l.self_ns, wall);
             let st = heat(p);
             let _ = writeln!(
@@ -245,12 +187,6 @@ pub fn render(r: &Report, opts: &Options) -> String {
             );
         }
     }
-    memory::render(&mut o, r, opts.top);
-    if r.outcome.partial {
-        let _ = writeln!(o);
-        outcome(&mut o, r);
-    }
-    o
 }
 
 fn outcome(o: &mut String, r: &Report) {
@@ -280,9 +216,10 @@ fn outcome(o: &mut String, r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Render;
 
     fn plain(r: &Report) -> String {
-        anstream::adapter::strip_str(&render(r, &Options { top: 3 })).to_string()
+        anstream::adapter::strip_str(&Terminal::top(3).render(r)).to_string()
     }
 
     #[test]
@@ -300,7 +237,7 @@ mod tests {
 
     #[test]
     fn hottest_lines_are_styled() {
-        let styled = render(&sample::report(false), &Options { top: 3 });
+        let styled = Terminal::top(3).render(&sample::report(false));
         assert!(styled.contains(&format!("{HOT}")));
     }
 

@@ -1,21 +1,22 @@
 //! The size report: shallow, deep and retained size of one object, by type, largest parts.
 
-use super::terminal::fmt_bytes;
+use super::*;
 use crate::record::size::SizeReport;
-use anstyle::{AnsiColor, Style};
+use crate::report::Render;
 use std::fmt::Write;
 
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
-const HEAD: Style = AnsiColor::Cyan.on_default().bold();
-const BAR: Style = AnsiColor::Blue.on_default();
-
-fn bar(frac: f64, width: usize) -> String {
+fn fill(frac: f64, width: usize) -> String {
     let n = (frac * width as f64).round() as usize;
     format!("{:<width$}", "█".repeat(n.min(width)))
 }
 
-pub fn render(r: &SizeReport, top: usize) -> String {
+impl Render<SizeReport> for Terminal {
+    fn render(&self, r: &SizeReport) -> String {
+        size(r, self.top)
+    }
+}
+
+fn size(r: &SizeReport, top: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -39,7 +40,7 @@ pub fn render(r: &SizeReport, top: usize) -> String {
             o,
             "  {BOLD}{name:>8}{BOLD:#} {:>12}  {BAR}{}{BAR:#}  {DIM}{what}{DIM:#}",
             fmt_bytes(v),
-            bar(v as f64 / deep, 30)
+            fill(v as f64 / deep, 30)
         );
     }
     if !r.by_type.is_empty() {
@@ -59,7 +60,7 @@ pub fn render(r: &SizeReport, top: usize) -> String {
                 } else {
                     String::new()
                 },
-                bar(t.bytes as f64 / deep, 30),
+                fill(t.bytes as f64 / deep, 30),
                 t.type_name
             );
         }

@@ -1,11 +1,12 @@
-//! Capture → Report: joins the worker's records with its counters, converts ticks to time and
+//! Capture → the run report: joins the worker's records with its counters, converts ticks to time and
 //! describes how the program ended.
 
-use super::*;
+use super::memory;
 use crate::clock::Calibration;
 use crate::record::{
     Capture, Ended, Record, Sample, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS,
 };
+use crate::report::run::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -49,88 +50,119 @@ fn display(path: &str, cwd: &Path) -> String {
         .unwrap_or_else(|_| path.to_string())
 }
 
-pub fn build(cap: &Capture, run: &Run) -> Report {
-    let mut python = Python {
-        version: String::new(),
-        executable: String::new(),
-        tracer: String::new(),
-        clock: String::new(),
-    };
-    let mut files: BTreeMap<u32, String> = BTreeMap::new();
-    let mut lines: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
-    let mut codes = Vec::new();
-    for r in &cap.records {
-        match r {
-            Record::Start {
-                python: v,
-                executable,
-                tracer,
-                clock,
-                ..
-            } => {
-                python = Python {
-                    version: v.clone(),
-                    executable: executable.clone(),
-                    tracer: tracer.clone(),
-                    clock: clock.clone(),
-                };
-            }
-            Record::File { id, path } => {
-                files.insert(*id, path.clone());
-            }
-            Record::Line { slot, file, line } => {
-                lines.insert(*slot, (*file, *line));
-            }
-            Record::Code { .. } => codes.push(r),
-            _ => {}
-        }
-    }
-    let counter = |slot: u32| cap.counters.get(slot as usize).copied().unwrap_or([0; SLOT_WORDS]);
-    let ns = |ticks: u64| run.calibration.ns(ticks);
+/// What the log says about slots: the interpreter, file paths, which slot is which line, and
+/// the code objects.
+struct Index<'c> {
+    python: Python,
+    files: BTreeMap<u32, String>,
+    lines: BTreeMap<u32, (u32, u32)>,
+    codes: Vec<&'c Record>,
+}
 
+impl<'c> Index<'c> {
+    fn of(cap: &'c Capture) -> Index<'c> {
+        let mut ix = Index {
+            python: Python {
+                version: String::new(),
+                executable: String::new(),
+                tracer: String::new(),
+                clock: String::new(),
+            },
+            files: BTreeMap::new(),
+            lines: BTreeMap::new(),
+            codes: Vec::new(),
+        };
+        for r in &cap.records {
+            match r {
+                Record::Start {
+                    python,
+                    executable,
+                    tracer,
+                    clock,
+                    ..
+                } => {
+                    ix.python = Python {
+                        version: python.clone(),
+                        executable: executable.clone(),
+                        tracer: tracer.clone(),
+                        clock: clock.clone(),
+                    };
+                }
+                Record::File { id, path } => {
+                    ix.files.insert(*id, path.clone());
+                }
+                Record::Line { slot, file, line } => {
+                    ix.lines.insert(*slot, (*file, *line));
+                }
+                Record::Code { .. } => ix.codes.push(r),
+                _ => {}
+            }
+        }
+        ix
+    }
+
+    fn file(&self, id: u32, cwd: &Path) -> String {
+        self.files.get(&id).map(|p| display(p, cwd)).unwrap_or_default()
+    }
+}
+
+fn counter(cap: &Capture, slot: u32) -> [u64; SLOT_WORDS] {
+    cap.counters.get(slot as usize).copied().unwrap_or([0; SLOT_WORDS])
+}
+
+/// Every line that ran or allocated, per file, with the file's source; and the line events.
+fn files(cap: &Capture, run: &Run, ix: &Index) -> (Vec<FileReport>, u64) {
     let mut per_file: BTreeMap<u32, Vec<Line>> = BTreeMap::new();
     let mut line_events = 0;
-    for (slot, (file, line)) in &lines {
-        let c = counter(*slot);
+    for (slot, (file, line)) in &ix.lines {
+        let c = counter(cap, *slot);
         let (hits, ticks, own) = (c[W_HITS], c[W_TICKS], c[W_SELF]);
-        let memory = memory::LineMemory::from_counters(&c);
+        let memory = crate::report::memory::LineMemory::from_counters(&c);
         line_events += hits;
-        if (hits > 0 || ticks > 0 || !memory.is_empty()) && files.contains_key(file) {
+        if (hits > 0 || ticks > 0 || !memory.is_empty()) && ix.files.contains_key(file) {
             per_file.entry(*file).or_default().push(Line {
                 line: *line,
                 hits,
-                time_ns: ns(ticks),
-                self_ns: ns(own),
+                time_ns: run.calibration.ns(ticks),
+                self_ns: run.calibration.ns(own),
                 source: String::new(),
                 memory,
             });
         }
     }
-    let mut file_reports = Vec::new();
-    for (id, mut ls) in per_file {
-        let path = files.get(&id).cloned().unwrap_or_default();
-        let text = match run.code {
-            Some(code) if path == "<string>" => Some(code.to_string()),
-            _ => std::fs::read(&path)
-                .ok()
-                .map(|b| String::from_utf8_lossy(&b).into_owned()),
-        };
-        let source: Vec<String> = text
-            .map(|t| t.lines().map(|l| l.trim_end().to_string()).collect())
-            .unwrap_or_default();
-        ls.sort_by_key(|l| l.line);
-        for l in &mut ls {
-            l.source = source.get(l.line as usize - 1).cloned().unwrap_or_default();
-        }
-        file_reports.push(FileReport {
-            display: display(&path, run.cwd),
-            path,
-            lines: ls,
-            source,
-        });
-    }
-    let mut functions: Vec<Function> = codes
+    let reports = per_file
         .into_iter()
+        .map(|(id, mut ls)| {
+            let path = ix.files.get(&id).cloned().unwrap_or_default();
+            let text = match run.code {
+                Some(code) if path == "<string>" => Some(code.to_string()),
+                _ => std::fs::read(&path)
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+            };
+            let source: Vec<String> = text
+                .map(|t| t.lines().map(|l| l.trim_end().to_string()).collect())
+                .unwrap_or_default();
+            ls.sort_by_key(|l| l.line);
+            for l in &mut ls {
+                l.source = source.get(l.line as usize - 1).cloned().unwrap_or_default();
+            }
+            FileReport {
+                display: display(&path, run.cwd),
+                path,
+                lines: ls,
+                source,
+            }
+        })
+        .collect();
+    (reports, line_events)
+}
+
+/// Every function that was called, by total time.
+fn functions(cap: &Capture, run: &Run, ix: &Index) -> Vec<Function> {
+    let mut functions: Vec<Function> = ix
+        .codes
+        .iter()
         .filter_map(|r| match r {
             Record::Code {
                 slot,
@@ -139,16 +171,16 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
                 qualname,
                 line,
             } => {
-                let c = counter(*slot);
+                let c = counter(cap, *slot);
                 let (calls, ticks, own) = (c[W_HITS], c[W_TICKS], c[W_SELF]);
                 (calls > 0 || ticks > 0).then(|| Function {
                     name: name.clone(),
                     qualname: qualname.clone(),
-                    file: files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
+                    file: ix.file(*file, run.cwd),
                     line: *line,
                     calls,
-                    total_ns: ns(ticks),
-                    self_ns: ns(own),
+                    total_ns: run.calibration.ns(ticks),
+                    self_ns: run.calibration.ns(own),
                 })
             }
             _ => None,
@@ -160,22 +192,26 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             .then(a.file.cmp(&b.file))
             .then(a.line.cmp(&b.line))
     });
+    functions
+}
 
-    let finished = cap.flags & FLAG_FINISHED != 0;
+/// Time from the program's start to its end, by the worker's clock when it has both.
+fn wall_ns(cap: &Capture, run: &Run) -> u64 {
     let end = if cap.end_ticks > 0 {
         cap.end_ticks
     } else {
         run.end_ticks
     };
-    let wall_ns = if cap.start_ticks > 0 && end > cap.start_ticks {
-        ns(end - cap.start_ticks)
+    if cap.start_ticks > 0 && end > cap.start_ticks {
+        run.calibration.ns(end - cap.start_ticks)
     } else {
         run.wall_ns
-    };
-    let last_line = cap.last_line.and_then(|s| lines.get(&s)).map(|(f, l)| Location {
-        file: files.get(f).map(|p| display(p, run.cwd)).unwrap_or_default(),
-        line: *l,
-    });
+    }
+}
+
+/// How the program ended, in words, and whether the figures are partial.
+fn outcome(cap: &Capture, run: &Run, wall_ns: u64, last_line: Option<Location>) -> Outcome {
+    let finished = cap.flags & FLAG_FINISHED != 0;
     let secs = wall_ns as f64 / 1e9;
     let (status, exit_code, signal, partial, description) = match run.ended {
         _ if !cap.started => (
@@ -214,9 +250,30 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             format!("the program ran past the {t} s timeout and was stopped"),
         ),
     };
+    Outcome {
+        status: status.to_string(),
+        exit_code,
+        signal,
+        partial,
+        truncated: cap.flags & FLAG_TRUNCATED != 0,
+        description,
+        last_line,
+    }
+}
+
+pub fn run(cap: &Capture, run: &Run) -> Report {
+    let ix = Index::of(cap);
+    let (file_reports, line_events) = files(cap, run, &ix);
+    let functions = functions(cap, run, &ix);
+    let wall_ns = wall_ns(cap, run);
+    let last_line = cap.last_line.and_then(|s| ix.lines.get(&s)).map(|(f, l)| Location {
+        file: ix.file(*f, run.cwd),
+        line: *l,
+    });
+    let outcome = outcome(cap, run, wall_ns, last_line);
     let location = |slot: u32| {
-        let (f, l) = lines.get(&slot)?;
-        let rep = file_reports.iter().find(|r| Some(&r.path) == files.get(f))?;
+        let (f, l) = ix.lines.get(&slot)?;
+        let rep = file_reports.iter().find(|r| Some(&r.path) == ix.files.get(f))?;
         Some((
             Location {
                 file: rep.display.clone(),
@@ -226,22 +283,19 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
         ))
     };
     let function = |slot: u32| {
-        cap.records.iter().find_map(|r| match r {
+        ix.codes.iter().find_map(|r| match r {
             Record::Code {
                 slot: s,
                 file,
                 qualname,
                 line,
                 ..
-            } if *s == slot => Some((
-                qualname.clone(),
-                files.get(file).map(|p| display(p, run.cwd)).unwrap_or_default(),
-                *line,
-            )),
+            } if *s == slot => Some((qualname.clone(), ix.file(*file, run.cwd), *line)),
             _ => None,
         })
     };
-    let counters = |slot: u32| counter(slot).to_vec();
+    let ns = |ticks: u64| run.calibration.ns(ticks);
+    let counters = |slot: u32| counter(cap, slot).to_vec();
     let memory = memory::build(
         cap,
         run.timeline,
@@ -251,23 +305,15 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
             ns: &ns,
             counters: &counters,
         },
-        partial,
+        outcome.partial,
     );
     Report {
         schema: SCHEMA.to_string(),
         schema_version: SCHEMA_VERSION,
         refscope_version: env!("CARGO_PKG_VERSION").to_string(),
-        python,
+        python: ix.python,
         program: run.program.clone(),
-        outcome: Outcome {
-            status: status.to_string(),
-            exit_code,
-            signal,
-            partial,
-            truncated: cap.flags & FLAG_TRUNCATED != 0,
-            description,
-            last_line,
-        },
+        outcome,
         wall_ns,
         line_events,
         files: file_reports,
@@ -279,6 +325,7 @@ pub fn build(cap: &Capture, run: &Run) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Render;
 
     fn capture(flags: u32) -> Capture {
         Capture {
@@ -330,7 +377,7 @@ mod tests {
         }
     }
 
-    fn run(ended: Ended) -> Run<'static> {
+    fn context(ended: Ended) -> Run<'static> {
         Run {
             program: Program {
                 kind: "script".into(),
@@ -349,7 +396,7 @@ mod tests {
 
     #[test]
     fn joins_records_with_counters_and_converts_ticks() {
-        let r = build(&capture(FLAG_FINISHED), &run(Ended::Exited(0)));
+        let r = run(&capture(FLAG_FINISHED), &context(Ended::Exited(0)));
         assert_eq!(r.wall_ns, 1000);
         assert_eq!(r.line_events, 4);
         assert_eq!(r.files.len(), 1);
@@ -373,7 +420,7 @@ mod tests {
 
     #[test]
     fn unfinished_runs_are_partial_and_say_where_they_were() {
-        let r = build(&capture(0), &run(Ended::Signalled(libc::SIGSEGV)));
+        let r = run(&capture(0), &context(Ended::Signalled(libc::SIGSEGV)));
         assert!(r.outcome.partial);
         assert_eq!(r.outcome.signal.as_deref(), Some("SIGSEGV"));
         assert_eq!(r.wall_ns, 2000, "ends at the launcher's clock");
@@ -384,14 +431,14 @@ mod tests {
                 line: 2
             })
         );
-        let t = build(&capture(0), &run(Ended::TimedOut(1.5)));
+        let t = run(&capture(0), &context(Ended::TimedOut(1.5)));
         assert_eq!(t.outcome.status, "timeout");
-        let x = build(&capture(0), &run(Ended::Exited(3)));
+        let x = run(&capture(0), &context(Ended::Exited(3)));
         assert!(x.outcome.partial && x.outcome.exit_code == Some(3));
     }
 
     #[test]
     fn json_snapshot() {
-        insta::assert_snapshot!(crate::report::sample::report(false).to_json());
+        insta::assert_snapshot!(crate::report::Json.render(&crate::report::run::sample::report(false)));
     }
 }

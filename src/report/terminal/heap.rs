@@ -1,16 +1,17 @@
 //! The heap report: a census of live objects by type and the globals that retain the most.
 
-use super::terminal::fmt_bytes;
+use super::*;
 use crate::record::heap::HeapReport;
-use anstyle::{AnsiColor, Style};
+use crate::report::Render;
 use std::fmt::Write;
 
-const BOLD: Style = Style::new().bold();
-const DIM: Style = Style::new().dimmed();
-const HEAD: Style = AnsiColor::Cyan.on_default().bold();
-const BAR: Style = AnsiColor::Blue.on_default();
+impl Render<HeapReport> for Terminal {
+    fn render(&self, r: &HeapReport) -> String {
+        heap(r, self.top)
+    }
+}
 
-pub fn render(r: &HeapReport, top: usize) -> String {
+fn heap(r: &HeapReport, top: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
