@@ -135,3 +135,31 @@ def test_python_api_errors_are_value_errors():
         refscope.bench("nope", time_budget=0.5)
     with pytest.raises(ValueError, match="ZeroDivisionError"):
         refscope.bench(lambda: 1 / 0, time_budget=0.5)
+
+
+@pytest.mark.parametrize("repeat", [1, 3, 4, 6, 9])
+def test_the_cli_and_the_python_api_take_the_same_samples(tmp_path, repeat):
+    # One loop behind both: the same options give the same processes (or in-process rounds) and
+    # samples, whether statements are text (worker processes) or callables (this process).
+    _, cli = bench_json(tmp_path, ["-n", "50", "-r", str(repeat), "-s", "x = 3", "x * x", "x + x"])
+    text = refscope.bench("x * x", "x + x", setup="x = 3", number=50, repeat=repeat).to_dict()
+    x = 3
+    calls = refscope.bench(lambda: x * x, lambda: x + x, number=50, repeat=repeat).to_dict()
+    shape = lambda r: (  # noqa: E731
+        r["processes"],
+        r["stop"],
+        [(s["n"], s["loops"], [len(p) for p in s["samples"]], len(s["warmups"])) for s in r["statements"]],
+    )
+    assert shape(cli) == shape(text) == shape(calls)
+    assert cli["processes"] == -(-repeat // 4)
+    assert all(s["n"] == repeat for s in cli["statements"])
+    assert calls["in_process"] and not text["in_process"]
+
+
+def test_budget_and_precision_rules_are_the_same_in_process(tmp_path):
+    # A callable obeys the same stop rules: at least 5 rounds before a precision stop.
+    rep = refscope.bench(lambda: sum(range(50)), time_budget=0.5).to_dict()
+    assert rep["stop"] in ("precision", "budget")
+    if rep["stop"] == "precision":
+        assert rep["processes"] >= 5
+    assert sum(s["n"] for s in rep["statements"]) == 4 * rep["processes"]
