@@ -71,7 +71,7 @@ def main():
     opts = ap.parse_args()
 
     extra = ["--precision", str(opts.precision)] if opts.precision is not None else []
-    print(f"refscope bench --time-budget {opts.time_budget} {' '.join(extra + [''])}-s {opts.setup!r} "
+    print(f"refscope bench --time-budget {opts.time_budget} {' '.join([*extra, ''])}-s {opts.setup!r} "
           f"{opts.stmt!r} {opts.stmt!r}  x {opts.runs}  ({opts.python})", flush=True)
 
     rows = []

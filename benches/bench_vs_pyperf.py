@@ -38,7 +38,6 @@ and refscope's verdict on listcomp vs forloop in every round. --json FILE saves 
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -196,7 +195,7 @@ def main():
             print(f"round {r + 1}/{opts.rounds} verdict: {cmp_['text']}", file=sys.stderr)
     total = time.perf_counter() - started
 
-    med = lambda xs: statistics.median(xs)  # noqa: E731
+    med = lambda xs: statistics.median(xs)
     print("\nPer tool and statement (median over rounds; [range] with several rounds)")
     print(f"{'statement':<10}{'tool':<10}{'median':>12}{'±OS (95%)':>12}{'±mean':>10}{'n':>6}"
           f"{'procs':>7}{'loops':>8}{'wall s':>9}")

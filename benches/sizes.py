@@ -59,8 +59,8 @@ import types
 import refscope
 
 try:
-    from pympler import asizeof as pympler_asizeof
     import pympler
+    from pympler import asizeof as pympler_asizeof
 except ImportError:  # pragma: no cover - told to the user below
     sys.exit("pympler is not installed in this interpreter: pip install pympler (tests/requirements.txt)")
 
@@ -227,20 +227,20 @@ def warm_up():
 
 def fmt_time(s):
     if s >= 1:
-        return "%.3f s" % s
+        return f"{s:.3f} s"
     if s >= 1e-3:
         return "%.2f ms" % (s * 1e3)
     return "%.1f us" % (s * 1e6)
 
 
 def fmt_bytes(b):
-    return "{:,} B".format(b)
+    return f"{b:,} B"
 
 
 def fmt_ratio(r):
     if r is None:
         return "-"
-    return "%.1fx" % r if r < 100 else "%.0fx" % r
+    return f"{r:.1f}x" if r < 100 else f"{r:.0f}x"
 
 
 def ratio(a, b):
@@ -313,7 +313,7 @@ def main():
           % (refscope.__version__, pympler.__version__, platform.python_version(),
              platform.machine(), args.runs, "  ·  --quick: sizes / 100, targets not meaningful"
              if args.quick else ""))
-    print("extension: %s" % ext_path)
+    print(f"extension: {ext_path}")
     if ext_debug:
         print("WARNING: the refscope extension carries debug info: probably a debug build "
               "(maturin develop without --release); its times are not representative.")
@@ -366,7 +366,7 @@ def main():
         results[name] = res
 
         print()
-        print("%s: %s" % (name, res["description"]))
+        print("{}: {}".format(name, res["description"]))
         w = 9
         for tool, label in (("refscope", "refscope (deep + retained, one call)"),
                             ("refscope-deep", "refscope retained=False (deep only)"),
@@ -376,13 +376,12 @@ def main():
                                                 fmt_time(min(times[tool])), fmt_time(max(times[tool]))))
 
         def line(label, value, hi, note=""):
-            shown = fmt_bytes(value) if hi is None else "%s .. %s (varies)" % (fmt_bytes(value),
-                                                                              fmt_bytes(hi))
+            shown = fmt_bytes(value) if hi is None else f"{fmt_bytes(value)} .. {fmt_bytes(hi)} (varies)"
             print("  %-38s %20s%s" % (label, shown, note))
 
         print("  bytes")
         line("refscope deep", rs_deep, rs_deep_hi,
-             "  (%s objects)" % "{:,}".format(counts["refscope"][-1]["objects"]))
+             "  ({} objects)".format("{:,}".format(counts["refscope"][-1]["objects"])))
         line("refscope retained", rs_ret, rs_ret_hi,
              "  (%.1f%% of deep)" % (100.0 * rs_ret / rs_deep if rs_deep else 0.0))
         pm_share = ratio(pm_deep, rs_deep)
@@ -398,8 +397,8 @@ def main():
                  grown, touched["objects"] - counts["refscope"][-1]["objects"])
              if grown else "  (unchanged)")
         r = res["ratios"]
-        print("  ratios  pympler/refscope deep %s (target >= %.0fx)  ·  retained %s (target >= %.0fx)"
-              "  ·  python/refscope %s" % (fmt_ratio(r["pympler_over_refscope_deep"]), TARGET_DEEP,
+        print("  ratios  pympler/refscope deep {} (target >= {:.0f}x)  ·  retained {} (target >= {:.0f}x)"
+              "  ·  python/refscope {}".format(fmt_ratio(r["pympler_over_refscope_deep"]), TARGET_DEEP,
                                            fmt_ratio(r["pympler_over_refscope_retained"]),
                                            TARGET_RETAINED, fmt_ratio(r["python_over_refscope"])))
 
@@ -420,10 +419,10 @@ def main():
                                                      fmt_ratio(p),
                                                      "  (pympler truncated: it did less work)"
                                                      if res["pympler_truncated"] else ""))
-    print("  targets: deep >= %.0fx, retained >= %.0fx: %s" % (TARGET_DEEP, TARGET_RETAINED,
+    print("  targets: deep >= {:.0f}x, retained >= {:.0f}x: {}".format(TARGET_DEEP, TARGET_RETAINED,
                                                               "all met" if all_ok else "not all met"))
     elapsed = time.perf_counter() - started
-    print("  (%.1f s in all)" % elapsed)
+    print(f"  ({elapsed:.1f} s in all)")
 
     if args.json:
         out = {
@@ -447,7 +446,7 @@ def main():
         }
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
-        print("  saved %s" % args.json)
+        print(f"  saved {args.json}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and snapshot tests, then the pytest suite on each supported CPython
-# (3.9 to 3.13), each in its own virtualenv under .venv-X.Y with a debug build of refscope.
+# Runs every check and test: lints (rustfmt, clippy on both tracing backends, ruff), Rust unit and
+# snapshot tests, then on each supported CPython (3.9 to 3.13), each in its own virtualenv under
+# .venv-X.Y with a debug build of refscope, the stub check (mypy.stubtest) and the pytest suite.
 # REFSCOPE_PYTHONS="3.11 3.13" limits the versions; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,11 +38,22 @@ fi
 
 first=${versions%% *}
 setup "$first"
+echo "--- lints: rustfmt, ruff, clippy (3.9–3.11 and 3.12+ backends)"
+cargo fmt --all -- --check
+".venv-$first/bin/ruff" check python tests benches examples
+for v in 3.11 3.13; do
+    py=$(interpreter "$v") || continue
+    PYO3_PYTHON="$py" cargo clippy -q --all-targets -- -D warnings
+done
 echo "--- cargo test (Rust unit and snapshot tests)"
 PYO3_PYTHON="$PWD/.venv-$first/bin/python" cargo test -q --lib
 
 for v in $versions; do
     [ "$v" = "$first" ] || setup "$v"
+    if [ -x ".venv-$v/bin/mypy" ]; then
+        echo "--- stubtest on Python $v (the .pyi matches the extension)"
+        ".venv-$v/bin/python" -m mypy.stubtest refscope._refscope
+    fi
     echo "--- pytest on Python $v"
     ".venv-$v/bin/python" -m pytest -q -p no:cacheprovider tests "$@"
 done

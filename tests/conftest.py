@@ -10,9 +10,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 import pytest
 
@@ -53,8 +53,8 @@ def environment() -> dict:
 def run(
     argv: Sequence,
     *,
-    stdin: Optional[str] = None,
-    cwd: Optional[os.PathLike] = None,
+    stdin: str | None = None,
+    cwd: os.PathLike | None = None,
     timeout: float = SUBPROCESS_TIMEOUT,
 ) -> Result:
     args = [str(a) for a in argv]

@@ -22,7 +22,7 @@ def generate_log(n, rng):
 
 
 class Sale:
-    __slots__ = ("day", "city", "product", "qty", "price")
+    __slots__ = ("city", "day", "price", "product", "qty")
 
     def __init__(self, day, city, product, qty, price):
         self.day = day

@@ -1,6 +1,7 @@
 # Lesson section 5 "Measuring memory: getsizeof (shallow) vs deep size", deep size (recursive).
 import sys
 
+
 def deep_getsizeof(obj, seen=None):
     if seen is None:
         seen = set()

@@ -1,10 +1,24 @@
-from typing import Any, Callable, Union
+from typing import Any, Callable, final
+
+__all__ = [
+    "BenchResult",
+    "SizeResult",
+    "__version__",
+    "_bench_worker",
+    "_worker",
+    "bench",
+    "main",
+    "paths",
+    "size",
+    "whois",
+]
 
 __version__: str
 
 def main(argv: list[str]) -> int:
     """Runs `refscope ARGS...` in-process and returns its exit code."""
 
+@final
 class BenchResult:
     @property
     def median(self) -> float: ...
@@ -20,10 +34,10 @@ class BenchResult:
     def _repr_html_(self) -> str: ...
 
 def bench(
-    *stmts: Union[str, Callable[[], object]],
-    setup: Union[str, Callable[[], object], None] = None,
-    number: Union[int, None] = None,
-    repeat: Union[int, None] = None,
+    *stmts: str | Callable[[], object],
+    setup: str | Callable[[], object] | None = None,
+    number: int | None = None,
+    repeat: int | None = None,
     time_budget: float = 3.0,
     precision: float = 0.5,
     gc: bool = False,
@@ -31,6 +45,7 @@ def bench(
 ) -> BenchResult:
     """Times statements like `refscope bench`; callables are timed in this process."""
 
+@final
 class SizeResult:
     @property
     def shallow(self) -> int: ...

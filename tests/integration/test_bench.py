@@ -10,7 +10,6 @@ import timeit
 import xml.etree.ElementTree as ET
 
 import pytest
-
 import refscope
 from conftest import run
 
@@ -145,7 +144,7 @@ def test_the_cli_and_the_python_api_take_the_same_samples(tmp_path, repeat):
     text = refscope.bench("x * x", "x + x", setup="x = 3", number=50, repeat=repeat).to_dict()
     x = 3
     calls = refscope.bench(lambda: x * x, lambda: x + x, number=50, repeat=repeat).to_dict()
-    shape = lambda r: (  # noqa: E731
+    shape = lambda r: (
         r["processes"],
         r["stop"],
         [(s["n"], s["loops"], [len(p) for p in s["samples"]], len(s["warmups"])) for s in r["statements"]],

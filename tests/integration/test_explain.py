@@ -10,7 +10,6 @@ import json
 import sys
 
 import pytest
-
 from conftest import REPO, SCRIPTS, run, run_python
 
 LESSON = REPO / "examples" / "lesson"
@@ -76,7 +75,7 @@ def test_del_frees_the_only_reference(tmp_path):
 
 
 def test_alias_survives_del(tmp_path):
-    res, r = explain(tmp_path, [LESSON / "alias_survives_del.py"])
+    _res, r = explain(tmp_path, [LESSON / "alias_survives_del.py"])
     at = step_at(r, 4)  # del a
     assert not events(at, "freed")
     assert names(at) >= {"b"} and "a" not in names(at)
@@ -86,7 +85,7 @@ def test_alias_survives_del(tmp_path):
 
 
 def test_reassignment_frees_the_big_list(tmp_path):
-    res, r = explain(tmp_path, [LESSON / "reassign_drops_reference.py"])
+    _res, r = explain(tmp_path, [LESSON / "reassign_drops_reference.py"])
     assert [s["line"] for s in r["steps"]] == [2, 3], "a comprehension is part of its line"
     freed = events(step_at(r, 3), "freed")
     assert len(freed) == 1 and "list" in freed[0]["text"]
@@ -124,7 +123,7 @@ def test_why_names_share_one_object(tmp_path):
 
 
 def test_immortal_objects_are_labelled_and_counts_are_numbers(tmp_path):
-    res, r = explain(tmp_path, ["explain_ints.py"])
+    _res, r = explain(tmp_path, ["explain_ints.py"])
     last = step_at(r, 7)
     e = binding(last, "e")
     assert not e["immortal"] and e["refcount"] == 1
@@ -160,7 +159,7 @@ def test_step_cap_stops_an_endless_program(tmp_path):
 
 
 def test_object_cap_says_what_was_cut(tmp_path):
-    res, r = explain(tmp_path, ["--max-objects", "3", LESSON / "same_object_vs_same_value.py"])
+    _res, r = explain(tmp_path, ["--max-objects", "3", LESSON / "same_object_vs_same_value.py"])
     last = r["steps"][-1]
     assert len(last["objects"]) == 3 and last["objects_cut"]
 

@@ -46,7 +46,7 @@ def test_census_before_a_line_sees_the_heap_as_it_was(tmp_path):
 
 
 def test_a_line_never_reached_is_one_clear_error(tmp_path):
-    res, rep = run_heap(tmp_path, ["--at", "leaky_cache.py:1", "leaky_cache.py"])
+    res, _rep = run_heap(tmp_path, ["--at", "leaky_cache.py:1", "leaky_cache.py"])
     assert res.returncode == 1, res
     assert res.stderr.startswith("error: no census was taken"), res
     assert "Traceback" not in res.stderr and "panicked" not in res.stderr

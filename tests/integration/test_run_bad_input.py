@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-
 from conftest import SCRIPTS, run_python, run_refscope
 
 

@@ -28,7 +28,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from conftest import SCRIPTS, line_of, run, run_with_json, script_file
 
 line_profiler = pytest.importorskip("line_profiler")

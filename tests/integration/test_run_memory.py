@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import line_of, run_python, run_refscope, script_file
 
 
@@ -138,7 +137,7 @@ def test_tracing_itself_does_not_show_as_allocations(refscope_json):
 
 
 def test_killed_program_keeps_memory_figures(refscope_json):
-    res, report = refscope_json(["mem_killed.py"])
+    _res, report = refscope_json(["mem_killed.py"])
     assert report["outcome"]["partial"], report["outcome"]
     m = report["memory"]
     assert m["peak"]["bytes"] >= 2000 * 1000

@@ -4,7 +4,6 @@ argv, `__file__`, `sys.path[0]` and `__main__`; the report only ever adds to std
 from __future__ import annotations
 
 import pytest
-
 from conftest import SCRIPTS, TESTS, run_python, run_refscope
 
 # The program's own arguments include flags refscope also has: they belong to the program.

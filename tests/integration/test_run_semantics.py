@@ -10,7 +10,6 @@ import os
 import sys
 
 import pytest
-
 from conftest import SCRIPTS, functions_by_name, line_hits, line_of, run_with_json, script_file
 
 SLEPT_NS = 300_000_000  # suspended_gen.py and async_sleep.py each sleep 0.3 s in total
@@ -157,7 +156,8 @@ def test_methods_lambdas_and_nested_functions_appear(refscope_json):
     ]
     qualnames = {f["qualname"] for f in report["functions"]}
     if sys.version_info >= (3, 11):
-        assert {"Counter.bump", "Counter.doubled", "make_adder.<locals>.add", "apply_all.<locals>.<lambda>"} <= qualnames
+        wanted = {"Counter.bump", "Counter.doubled", "make_adder.<locals>.add", "apply_all.<locals>.<lambda>"}
+        assert wanted <= qualnames
     else:
         assert all(f["qualname"] == f["name"] for f in report["functions"])
     for f in report["functions"]:

@@ -23,7 +23,6 @@ import types
 import weakref
 
 import pytest
-
 import refscope
 from conftest import SCRIPTS, run_python
 
@@ -422,7 +421,7 @@ def same_named_types():
     return [first(), b, second()]
 
 
-LESSON = lambda: [1, 2, [3, 4], {"a": 10, "b": [11, 12]}]  # noqa: E731
+LESSON = lambda: [1, 2, [3, 4], {"a": 10, "b": [11, 12]}]
 
 DEEP_CASES = {
     "lesson example": LESSON,
@@ -486,7 +485,9 @@ def test_deep_matches_reference(make):
     check_consistent(r)
 
 
-@pytest.mark.parametrize("make", [LESSON, nested, shared_inside, untracked_tuple], ids=["lesson", "nested", "shared", "untracked"])
+@pytest.mark.parametrize(
+    "make", [LESSON, nested, shared_inside, untracked_tuple], ids=["lesson", "nested", "shared", "untracked"]
+)
 def test_include_shared_matches_reference_and_lesson(make):
     """On plain builtin data, include_shared counts exactly what the reference counts with shared
     objects included, which is what the lesson's deep_getsizeof counts (small ints, interned
@@ -520,7 +521,9 @@ def test_lesson_example_numbers():
 SIMPLE_PATH = re.compile(r"^obj(\[[^\]]+\]|\.[A-Za-z_]\w*)*$")
 
 
-@pytest.mark.parametrize("make", [LESSON, nested, WithSlots, shared_inside], ids=["lesson", "nested", "slots", "shared"])
+@pytest.mark.parametrize(
+    "make", [LESSON, nested, WithSlots, shared_inside], ids=["lesson", "nested", "slots", "shared"]
+)
 def test_largest_paths_lead_to_the_objects(make):
     obj = make()
     r = refscope.size(obj, top=50)
@@ -629,7 +632,8 @@ def test_retained_instance_attributes():
         r = refscope.size(inst)
         # Before 3.11 an instance always has a real __dict__ whose keys the class shares: reached
         # (deep) but not retained.
-        shared_keys = sum(map(sys.getsizeof, vars(inst))) if sys.version_info < (3, 11) and hasattr(inst, "__dict__") else 0
+        old_dict = sys.version_info < (3, 11) and hasattr(inst, "__dict__")
+        shared_keys = sum(map(sys.getsizeof, vars(inst))) if old_dict else 0
         assert r.retained == r.deep - shared_keys, type(inst)
         assert r.deep == ref_walk(inst)[0]
     # a materialized instance dict is retained too; its keys are names from the source (code
@@ -643,7 +647,7 @@ def test_retained_instance_attributes():
 
 
 class GNode:
-    __slots__ = ("a", "b", "__weakref__")
+    __slots__ = ("__weakref__", "a", "b")
 
 
 def random_graph(seed, n, p_keep, p_none):
@@ -754,7 +758,7 @@ def test_measuring_does_not_change_the_heap():
 
 def test_measuring_does_not_materialize_instance_dict():
     inst = WithDict()
-    has_dict = lambda: any(type(x) is dict for x in ref_referents(inst))  # noqa: E731
+    has_dict = lambda: any(type(x) is dict for x in ref_referents(inst))
     # Before 3.11 every instance has its __dict__ from the start; from 3.11 it is created lazily.
     lazy = PY311
     assert has_dict() is not lazy

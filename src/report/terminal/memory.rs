@@ -93,7 +93,7 @@ fn allocating_lines(o: &mut String, r: &Report, top: usize) {
         .flat_map(|f| f.lines.iter().map(move |l| (f, l)))
         .filter(|(_, l)| l.memory.alloc_bytes > 0)
         .collect();
-    rows.sort_by(|a, b| b.1.memory.alloc_bytes.cmp(&a.1.memory.alloc_bytes));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1.memory.alloc_bytes));
     if !rows.is_empty() {
         let most = rows[0].1.memory.alloc_bytes.max(1);
         let _ = writeln!(o, "\n{HEAD}Lines that allocate most{HEAD:#}");

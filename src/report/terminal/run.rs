@@ -93,11 +93,7 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
                     let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
                 }
             }
-            let per = if l.hits > 0 {
-                fmt_ns(l.time_ns / l.hits)
-            } else {
-                String::new()
-            };
+            let per = l.time_ns.checked_div(l.hits).map(fmt_ns).unwrap_or_default();
             let st = heat(pct(l.self_ns, wall));
             let _ = writeln!(
                 o,
@@ -130,11 +126,7 @@ fn functions(o: &mut String, r: &Report, wall: u64, top: usize) {
         );
         for f in r.functions.iter().take(top.max(10) * 2) {
             let st = heat(pct(f.self_ns, wall));
-            let per = if f.calls > 0 {
-                fmt_ns(f.total_ns / f.calls)
-            } else {
-                String::new()
-            };
+            let per = f.total_ns.checked_div(f.calls).map(fmt_ns).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "{st}{:>10} {:>10} {:>10} {:>10} {:>6.1}%{st:#}  {} {DIM}{}:{}{DIM:#}",
