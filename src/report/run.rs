@@ -109,7 +109,8 @@ pub struct Function {
 pub(crate) mod sample {
     use super::*;
 
-    /// A hand-made report: renderers are tested without running anything.
+    /// A hand-made report: renderers are tested without running anything. One long literal on
+    /// purpose: the test data reads top to bottom as the report it stands for.
     pub fn report(partial: bool) -> Report {
         let src = [
             "def fib(n):",
