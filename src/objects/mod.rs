@@ -190,6 +190,9 @@ enum Kind {
     Py,
 }
 
+/// Bytes per allocated list slot (`ob_item` holds pointers).
+const LIST_ITEM: u64 = std::mem::size_of::<*mut ffi::PyObject>() as u64;
+
 /// `sys.getsizeof` of each object, fast: per-type knowledge cached, C `__sizeof__` called directly.
 pub struct Sizer {
     getsizeof: Py<PyAny>,
@@ -303,11 +306,7 @@ impl Sizer {
                 Kind::Fixed(n) => n,
                 Kind::Var { base, item } => base + item * var(o) + pre,
                 Kind::Int => cpython::int_sizeof(o),
-                Kind::List { base } => {
-                    base + (*(o as *mut ffi::PyListObject)).allocated as u64
-                        * std::mem::size_of::<*mut ffi::PyObject>() as u64
-                        + pre
-                }
+                Kind::List { base } => base + (*(o as *mut ffi::PyListObject)).allocated as u64 * LIST_ITEM + pre,
                 Kind::Str(f) => match cpython::ascii_sizeof(o, self.ascii_base) {
                     Some(n) => n,
                     None => self.call(py, f, o, pre),
