@@ -47,6 +47,7 @@ struct IgnoreSigint(libc::sigaction);
 
 impl IgnoreSigint {
     fn new() -> IgnoreSigint {
+        // SAFETY: a zeroed sigaction is a valid empty one; both pointers are to live locals.
         unsafe {
             let mut new: libc::sigaction = std::mem::zeroed();
             new.sa_sigaction = libc::SIG_IGN;
@@ -59,6 +60,7 @@ impl IgnoreSigint {
 
 impl Drop for IgnoreSigint {
     fn drop(&mut self) {
+        // SAFETY: puts back the action `new` read.
         unsafe { libc::sigaction(libc::SIGINT, &self.0, std::ptr::null_mut()) };
     }
 }

@@ -194,11 +194,14 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         };
         crate::explain::install(py, out, filter, plan, ignore, code)?;
     } else {
+        // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
         unsafe { *TRACER.get() = tracer };
         cpython::install::<Hooks>(py)?;
     }
     if job.memory {
         // After the tracer's own set-up (it may import modules), right before the program.
+        // SAFETY: GIL held. Until `tr` goes, only C code and modules already imported run, so no
+        // event callback borrows TRACER meanwhile.
         if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
             memory::log_pymalloc(tr.writer_mut(), "start");
             memory::install(py, tr.writer_mut());
@@ -238,6 +241,8 @@ fn compile<'py>(
 }
 
 fn with_writer(f: impl FnOnce(&Writer)) {
+    // SAFETY: callers hold the GIL and `f` runs no Python code, so no event callback borrows
+    // TRACER meanwhile.
     if let Some(tr) = unsafe { TRACER.get() }.as_ref() {
         f(tr.writer());
     }
@@ -257,11 +262,13 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         return Ok(());
     }
     cpython::uninstall(py);
-    let Some(mut tr) = unsafe { TRACER.get() }.take() else {
+    // SAFETY: atexit handlers run with the GIL held, and the tracer is uninstalled: nothing else
+    // borrows TRACER or EXIT_CENSUS.
+    let (tr, census_top) = unsafe { (TRACER.get().take(), EXIT_CENSUS.get().take()) };
+    let Some(mut tr) = tr else {
         return Ok(());
     };
-    // SAFETY: atexit handlers run with the GIL held.
-    if let Some(top) = unsafe { EXIT_CENSUS.get() }.take() {
+    if let Some(top) = census_top {
         let (filter, out) = tr.parts();
         census(py, filter, out, "exit", top);
     }
@@ -276,6 +283,7 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         for stream in ["stdout", "stderr"] {
             let _ = sys.getattr(stream).and_then(|s| s.call_method0("flush"));
         }
+        // SAFETY: restoring the default action and signalling this process have no preconditions.
         unsafe {
             libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::kill(libc::getpid(), libc::SIGINT);
@@ -289,6 +297,7 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
 fn _forked(py: Python<'_>) {
     cpython::uninstall(py);
     memory::uninstall(py);
+    // SAFETY: fork handlers run with the GIL held, and the tracer is uninstalled.
     std::mem::forget(unsafe { TRACER.get() }.take());
 }
 

@@ -117,9 +117,12 @@ pub fn _bench_worker(py: Python<'_>) -> PyResult<()> {
     let job: String = environ.call_method1("pop", (crate::record::job::ENV,))?.extract()?;
     let job: Job = serde_json::from_str(&job)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("bad bench job: {e}")))?;
-    // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it.
-    let mut out = std::io::BufWriter::new(unsafe { std::fs::File::from_raw_fd(CHANNEL_FD) });
-    unsafe { libc::fcntl(CHANNEL_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it,
+    // and closing it on exec only changes its flags.
+    let mut out = unsafe {
+        libc::fcntl(CHANNEL_FD, libc::F_SETFD, libc::FD_CLOEXEC);
+        std::io::BufWriter::new(std::fs::File::from_raw_fd(CHANNEL_FD))
+    };
     let mut send = |m: Msg| {
         let _ = serde_json::to_writer(&mut out, &m);
         let _ = out.write_all(b"\n");

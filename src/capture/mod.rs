@@ -106,6 +106,7 @@ mod tests {
         assert!(w.log(&rec));
         let s = w.new_slot();
         let c = w.counters();
+        // SAFETY: slot `s` is in the mapping, which `w` keeps alive.
         unsafe {
             *c.add(SLOT_WORDS * s as usize) += 5;
             *c.add(SLOT_WORDS * s as usize + 1) += 99;

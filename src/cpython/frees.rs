@@ -31,6 +31,7 @@ fn seen(p: *mut std::ffi::c_void) {
 
 /// Starts watching (nothing is watched until `watch`).
 pub fn start() {
+    // SAFETY: callers hold the GIL; nothing else borrows WATCH outside a deallocation.
     unsafe {
         *WATCH.get() = Some(Watch {
             addrs: FxHashSet::default(),
@@ -43,6 +44,7 @@ pub fn start() {
 /// Stops watching; what was patched stays patched and does nothing more.
 pub fn stop() {
     backend::stop();
+    // SAFETY: callers hold the GIL; nothing else borrows WATCH outside a deallocation.
     unsafe { *WATCH.get() = None };
 }
 
@@ -51,17 +53,22 @@ pub fn stop() {
 /// # Safety
 /// GIL held, `o` live.
 pub unsafe fn watch(o: *mut ffi::PyObject) -> bool {
-    if !unsafe { backend::can_watch(o) } {
-        return false;
-    }
-    if let Some(w) = unsafe { WATCH.get() }.as_mut() {
-        w.addrs.insert(o as usize);
+    // SAFETY: the caller holds the GIL and `o` is live; growing the set frees no Python object,
+    // so no deallocation borrows WATCH meanwhile.
+    unsafe {
+        if !backend::can_watch(o) {
+            return false;
+        }
+        if let Some(w) = WATCH.get().as_mut() {
+            w.addrs.insert(o as usize);
+        }
     }
     true
 }
 
 /// Addresses of watched objects freed since the last call, in order.
 pub fn take_freed() -> Vec<usize> {
+    // SAFETY: callers hold the GIL; nothing else borrows WATCH outside a deallocation.
     unsafe { WATCH.get() }
         .as_mut()
         .map(|w| std::mem::take(&mut w.freed))
@@ -79,6 +86,8 @@ mod backend {
         fn PyRefTracer_SetTracer(tracer: Option<RefTracer>, data: *mut c_void) -> c_int;
     }
 
+    /// # Safety
+    /// Called by CPython as the reference tracer, with the GIL held.
     unsafe extern "C" fn on_ref(o: *mut ffi::PyObject, event: c_int, _data: *mut c_void) -> c_int {
         if event == DESTROY {
             super::seen(o as *mut c_void);
@@ -87,13 +96,17 @@ mod backend {
     }
 
     pub fn start() {
+        // SAFETY: callers hold the GIL; `on_ref` lives for the whole process.
         unsafe { PyRefTracer_SetTracer(Some(on_ref), std::ptr::null_mut()) };
     }
 
     pub fn stop() {
+        // SAFETY: callers hold the GIL.
         unsafe { PyRefTracer_SetTracer(None, std::ptr::null_mut()) };
     }
 
+    /// # Safety
+    /// As the other backend's (GIL held, `o` live); this one reads nothing.
     pub unsafe fn can_watch(_o: *mut ffi::PyObject) -> bool {
         true
     }
@@ -112,11 +125,17 @@ mod backend {
     static ORIGINALS: GilCell<[Option<Slot>; POOL]> = GilCell::new([None; POOL]);
     static TYPES: GilCell<Option<FxHashMap<usize, usize>>> = GilCell::new(None);
 
+    /// Stands in for the `K`th wrapped slot: notes the object, then calls the slot it replaced.
+    ///
+    /// # Safety
+    /// Called by CPython as that `tp_dealloc` or `tp_free`, with the GIL held.
     unsafe extern "C" fn trampoline<const K: usize>(p: *mut c_void) {
         super::seen(p);
-        // SAFETY: K was filled before this trampoline was installed, and never changes.
+        // SAFETY: GIL held; slot K was filled before this trampoline was installed and never
+        // changes, and the borrow ends before the original runs.
         let original = unsafe { ORIGINALS.get() }[K];
         if let Some(f) = original {
+            // SAFETY: `f` is the slot CPython would have called with `p`.
             unsafe { f(p) }
         }
     }
@@ -131,7 +150,13 @@ mod backend {
 
     pub fn stop() {}
 
+    /// # Safety
+    /// GIL held, `o` live.
     pub unsafe fn can_watch(o: *mut ffi::PyObject) -> bool {
+        // SAFETY: GIL held, so nothing else borrows TYPES or ORIGINALS and the type's slots are
+        // ours to swap. `o` keeps its type alive, and a slot is patched once per type (TYPES),
+        // so a trampoline never wraps itself. `destructor` and `Slot` take one pointer and
+        // return nothing: same ABI.
         unsafe {
             let tp = ffi::Py_TYPE(o);
             // Type → pool index of its wrapped slot.
@@ -147,8 +172,8 @@ mod backend {
             let heap = ffi::PyType_GetFlags(tp) & ffi::Py_TPFLAGS_HEAPTYPE != 0;
             if heap {
                 let Some(free) = (*tp).tp_free else { return false };
-                originals[k] = Some(std::mem::transmute::<ffi::freefunc, Slot>(free));
-                (*tp).tp_free = Some(std::mem::transmute::<Slot, ffi::freefunc>(TRAMPOLINES[k]));
+                originals[k] = Some(free);
+                (*tp).tp_free = Some(TRAMPOLINES[k]);
             } else {
                 let Some(dealloc) = (*tp).tp_dealloc else { return false };
                 originals[k] = Some(std::mem::transmute::<ffi::destructor, Slot>(dealloc));

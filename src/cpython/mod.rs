@@ -6,6 +6,7 @@
 
 pub mod frees;
 mod gil;
+mod layout;
 #[cfg(Py_3_12)]
 mod monitoring;
 #[cfg(not(Py_3_12))]
@@ -82,30 +83,24 @@ pub fn current_code(py: Python<'_>) -> Option<Py<PyAny>> {
 }
 
 /// Immortal objects (3.12+) never die and their counts mean nothing; before 3.12 there are none.
+/// As `_Py_IsImmortal` (`Include/object.h`, 3.12–3.13): the count's low 32 bits read negative.
 ///
 /// # Safety
 /// `o` is a live object.
 #[inline]
-pub unsafe fn is_immortal(o: *mut pyo3::ffi::PyObject) -> bool {
-    #[cfg(Py_3_12)]
-    unsafe {
-        (pyo3::ffi::Py_REFCNT(o) as i64 as i32) < 0
-    }
-    #[cfg(not(Py_3_12))]
-    {
-        let _ = o;
-        false
-    }
+pub unsafe fn is_immortal(o: *mut ffi::PyObject) -> bool {
+    // SAFETY: `o` is live, so its header can be read.
+    cfg!(Py_3_12) && unsafe { (ffi::Py_REFCNT(o) as i32) < 0 }
 }
 
-/// Whether an exact str is interned: `PyASCIIObject.state.interned`, the two low bits of the word
-/// at offset 32 on 3.9 to 3.13.
+/// Whether an exact str is interned (`PyASCIIObject.state.interned`).
 ///
 /// # Safety
 /// `o` is a live exact str.
-pub unsafe fn is_interned(o: *mut pyo3::ffi::PyObject) -> bool {
-    const STATE: usize = 32;
-    unsafe { *((o as *const u8).add(STATE) as *const u32) & 3 != 0 }
+pub unsafe fn is_interned(o: *mut ffi::PyObject) -> bool {
+    // SAFETY: every str starts with a `PyASCIIObject`; `interned()` reads the two low bits of its
+    // state word, where GCC puts that bitfield on little-endian Linux.
+    unsafe { (*o.cast::<ffi::PyASCIIObject>()).interned() != ffi::SSTATE_NOT_INTERNED }
 }
 
 /// Objects CPython never frees and whose count means nothing: immortal ones (3.12+), and on 3.11
@@ -113,12 +108,12 @@ pub unsafe fn is_interned(o: *mut pyo3::ffi::PyObject) -> bool {
 ///
 /// # Safety
 /// `o` is a live object.
-pub unsafe fn never_freed(o: *mut pyo3::ffi::PyObject) -> bool {
-    #[cfg(all(Py_3_11, not(Py_3_12)))]
+pub unsafe fn never_freed(o: *mut ffi::PyObject) -> bool {
+    /// Far above any real count, far below 999,999,999 (`_PyObject_IMMORTAL_INIT`,
+    /// `Include/internal/pycore_object.h`, 3.11).
     const STATIC: isize = 900_000_000;
-    #[cfg(any(not(Py_3_11), Py_3_12))]
-    const STATIC: isize = isize::MAX;
-    unsafe { is_immortal(o) || pyo3::ffi::Py_REFCNT(o) >= STATIC }
+    // SAFETY: `o` is live, so its header can be read.
+    unsafe { is_immortal(o) || (cfg!(all(Py_3_11, not(Py_3_12))) && ffi::Py_REFCNT(o) >= STATIC) }
 }
 
 /// `sys.getsizeof` of an exact int, from its digit count (the layout changed in 3.12).
@@ -126,63 +121,57 @@ pub unsafe fn never_freed(o: *mut pyo3::ffi::PyObject) -> bool {
 /// # Safety
 /// `o` is a live exact int.
 #[inline]
-pub unsafe fn int_sizeof(o: *mut pyo3::ffi::PyObject) -> u64 {
-    const HEAD: u64 = 24; // offsetof(PyLongObject, ob_digit)
-    const DIGIT: u64 = 4;
-    unsafe {
-        let word = *((o as *const u8).add(16) as *const isize);
-        #[cfg(Py_3_12)]
-        let digits = (word as usize >> 3) as u64; // lv_tag
-        #[cfg(not(Py_3_12))]
-        let digits = word.unsigned_abs() as u64; // ob_size
-        #[cfg(Py_3_11)]
-        let digits = digits.max(1);
-        HEAD + digits * DIGIT
-    }
+pub unsafe fn int_sizeof(o: *mut ffi::PyObject) -> u64 {
+    use layout::{Digit, PyLongObject};
+    // SAFETY: `o` is a live int.
+    let digits = unsafe { layout::digit_count(o) };
+    #[cfg(Py_3_11)]
+    let digits = digits.max(1);
+    (std::mem::offset_of!(PyLongObject, ob_digit) + digits * std::mem::size_of::<Digit>()) as u64
 }
 
-/// What `sys.getsizeof` adds to `__sizeof__` for instances of `tp`: the 16-byte GC header of
-/// container types and, on 3.11+, the pre-header of managed dicts (3.12+: and weak references).
+/// What `sys.getsizeof` adds to `__sizeof__` for instances of `tp`: the GC header of container
+/// types and, on 3.11+, the pre-header of managed dicts (3.12+: and weak references).
 ///
 /// # Safety
 /// `tp` is a live type.
-pub unsafe fn type_preheader(tp: *mut pyo3::ffi::PyTypeObject) -> u64 {
-    use pyo3::ffi;
-    unsafe {
-        let flags = ffi::PyType_GetFlags(tp);
-        let gc = if flags & ffi::Py_TPFLAGS_HAVE_GC != 0 { 16 } else { 0 };
-        #[cfg(Py_3_12)]
-        let pre = ffi::Py_TPFLAGS_MANAGED_DICT | ffi::Py_TPFLAGS_MANAGED_WEAKREF;
-        #[cfg(all(Py_3_11, not(Py_3_12)))]
-        let pre = ffi::Py_TPFLAGS_MANAGED_DICT;
-        #[cfg(not(Py_3_11))]
-        let pre = 0;
-        gc + if flags & pre != 0 {
-            2 * std::mem::size_of::<usize>() as u64
-        } else {
-            0
-        }
-    }
+pub unsafe fn type_preheader(tp: *mut ffi::PyTypeObject) -> u64 {
+    // SAFETY: `tp` is a live type.
+    let flags = unsafe { ffi::PyType_GetFlags(tp) };
+    let gc = if flags & ffi::Py_TPFLAGS_HAVE_GC != 0 {
+        layout::GC_HEAD
+    } else {
+        0
+    };
+    #[cfg(Py_3_11)]
+    let pre = if flags & layout::TPFLAGS_PREHEADER != 0 {
+        layout::PREHEADER
+    } else {
+        0
+    };
+    #[cfg(not(Py_3_11))]
+    let pre = 0;
+    (gc + pre) as u64
 }
 
 /// 3.13: the `__dict__` an instance with inline values got when someone read it. Its
 /// `tp_traverse` reports the inline values then, not the dict, so the dict is read from the
-/// managed-dict pointer (three words before the object). None before 3.13 (there the traverse
-/// reports the dict itself) and when the instance has no dict object.
+/// managed-dict pointer. None before 3.13 (there the traverse reports the dict itself) and when
+/// the instance has no dict object.
 ///
 /// # Safety
 /// `o` is a live object.
 #[inline]
-pub unsafe fn materialized_dict(o: *mut pyo3::ffi::PyObject) -> Option<*mut pyo3::ffi::PyObject> {
+pub unsafe fn materialized_dict(o: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
     #[cfg(Py_3_13)]
-    unsafe {
-        const INLINE_VALUES: std::ffi::c_ulong = 1 << 2;
-        const MANAGED_DICT: std::ffi::c_ulong = 1 << 4;
-        let flags = pyo3::ffi::PyType_GetFlags(pyo3::ffi::Py_TYPE(o));
-        if flags & INLINE_VALUES == 0 || flags & MANAGED_DICT == 0 {
+    {
+        // SAFETY: `o` is live, and so is its type.
+        let flags = unsafe { ffi::PyType_GetFlags(ffi::Py_TYPE(o)) };
+        if flags & layout::TPFLAGS_INLINE_VALUES == 0 || flags & ffi::Py_TPFLAGS_MANAGED_DICT == 0 {
             return None;
         }
-        let d = *((o as *const *mut pyo3::ffi::PyObject).sub(3));
+        // SAFETY: the type has a managed dict, so `o` carries the pointer: a dict or null.
+        let d = unsafe { *layout::managed_dict_pointer(o) };
         (!d.is_null()).then_some(d)
     }
     #[cfg(not(Py_3_13))]
@@ -192,20 +181,14 @@ pub unsafe fn materialized_dict(o: *mut pyo3::ffi::PyObject) -> Option<*mut pyo3
     }
 }
 
-/// Whether a dict is split: an instance `__dict__` whose keys belong to the class's shared keys.
-/// `ma_values` sits at the same offset in 3.9 to 3.13.
+/// Whether a dict is split: an instance `__dict__` whose keys belong to the class's shared keys
+/// (only those have `ma_values`).
 ///
 /// # Safety
 /// `o` is a live dict.
-pub unsafe fn dict_is_split(o: *mut pyo3::ffi::PyObject) -> bool {
-    const MA_VALUES: usize = 40;
-    unsafe { !(*((o as *const u8).add(MA_VALUES) as *const *mut std::ffi::c_void)).is_null() }
-}
-
-#[cfg(all(Py_3_12, not(Py_3_13)))]
-extern "C" {
-    fn PyFrame_GetVar(frame: *mut pyo3::ffi::PyFrameObject, name: *mut pyo3::ffi::PyObject)
-        -> *mut pyo3::ffi::PyObject;
+pub unsafe fn dict_is_split(o: *mut ffi::PyObject) -> bool {
+    // SAFETY: `o` is a live dict, so a `PyDictObject`.
+    unsafe { !(*o.cast::<ffi::PyDictObject>()).ma_values.is_null() }
 }
 
 /// A running frame's local variables as a dict, without leaving anything behind: on 3.13 copied
@@ -219,13 +202,14 @@ pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
         let out = pyo3::types::PyDict::new(py);
         for attr in ["co_varnames", "co_cellvars", "co_freevars"] {
             for name in code.getattr(attr).ok()?.try_iter().ok()?.flatten() {
-                let v = unsafe { PyFrame_GetVar(frame.as_ptr() as *mut pyo3::ffi::PyFrameObject, name.as_ptr()) };
-                if v.is_null() {
-                    unsafe { pyo3::ffi::PyErr_Clear() };
-                    continue;
+                // SAFETY: `frame` is a frame object and `name` a str, both held; the result is a
+                // new reference, or null with an error set (an unbound name), which this takes.
+                let v = unsafe {
+                    Bound::from_owned_ptr_or_err(py, ffi::PyFrame_GetVar(frame.as_ptr().cast(), name.as_ptr()))
+                };
+                if let Ok(v) = v {
+                    let _ = out.set_item(name, v);
                 }
-                let v = unsafe { Bound::from_owned_ptr(py, v) };
-                let _ = out.set_item(name, v);
             }
         }
         Some(out.into_any())
@@ -251,18 +235,15 @@ pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
 /// # Safety
 /// `o` is a live exact str.
 #[inline]
-pub unsafe fn ascii_sizeof(o: *mut pyo3::ffi::PyObject, ascii_base: u64) -> Option<u64> {
-    use pyo3::ffi;
+pub unsafe fn ascii_sizeof(o: *mut ffi::PyObject, ascii_base: u64) -> Option<u64> {
+    // SAFETY: `o` is a live exact str, so it starts with a `PyASCIIObject`.
     unsafe {
         if ffi::PyUnicode_IS_COMPACT_ASCII(o) == 0 {
             return None;
         }
         #[cfg(not(Py_3_12))]
-        {
-            const WSTR: usize = 40; // PyASCIIObject.wstr, 3.9 to 3.11
-            if !(*((o as *const u8).add(WSTR) as *const *mut std::ffi::c_void)).is_null() {
-                return None;
-            }
+        if !(*o.cast::<ffi::PyASCIIObject>()).wstr.is_null() {
+            return None;
         }
         Some(ascii_base + ffi::PyUnicode_GET_LENGTH(o) as u64 + 1)
     }

@@ -24,13 +24,24 @@ static MONITOR: GilCell<Option<Monitor>> = GilCell::new(None);
 
 type Args = *mut *mut ffi::PyObject;
 
+/// A new reference to None, a callback's usual answer.
+///
+/// # Safety
+/// The GIL is held.
 #[inline(always)]
 unsafe fn none() -> *mut ffi::PyObject {
+    // SAFETY: GIL held; None is never freed.
     unsafe { ffi::Py_NewRef(ffi::Py_None()) }
 }
 
+/// A callback's answer: `DISABLE` for code that is not traced, else None.
+///
+/// # Safety
+/// Inside a callback, with the GIL held.
 #[inline(always)]
 unsafe fn answer(traced: bool) -> *mut ffi::PyObject {
+    // SAFETY: GIL held and no other borrow of MONITOR is live in a callback; `disable` is held by
+    // the monitor for as long as it is installed.
     unsafe {
         match MONITOR.get() {
             Some(m) if !traced => ffi::Py_NewRef(m.disable),
@@ -39,7 +50,12 @@ unsafe fn answer(traced: bool) -> *mut ffi::PyObject {
     }
 }
 
+/// The line a generator resumes on, cached per (code, offset).
+///
+/// # Safety
+/// Inside a callback, with the GIL held; `code` is a live code object and `offset` an int.
 unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> Option<u32> {
+    // SAFETY: as the caller promises; no other borrow of MONITOR is live in a callback.
     unsafe {
         let off = ffi::PyLong_AsLong(offset) as i32;
         let m = MONITOR.get().as_mut()?;
@@ -53,12 +69,17 @@ unsafe fn resume_line(code: *mut ffi::PyObject, offset: *mut ffi::PyObject) -> O
 
 /// The line number or instruction offset passed to a callback is an int CPython allocated for the
 /// call (above 256, outside the small-int cache): the tracer's doing, not the program's.
+///
+/// # Safety
+/// `args` holds a callback's arguments, at least two.
 #[inline(always)]
 unsafe fn forget_arg<E: Events>(args: Args) {
-    // SAFETY: every callback registered here takes at least two arguments.
+    // SAFETY: the caller promises the second argument.
     E::not_the_programs(unsafe { *args.add(1) } as *mut std::ffi::c_void);
 }
 
+/// # Safety
+/// Called by `sys.monitoring` as a LINE callback.
 unsafe extern "C" fn on_line<E: Events>(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     let t = clock::ticks();
     let _pause = Pause::new();
@@ -71,6 +92,10 @@ unsafe extern "C" fn on_line<E: Events>(_s: *mut ffi::PyObject, args: Args, _n: 
     }
 }
 
+/// A frame starts or resumes; false when its code is not traced.
+///
+/// # Safety
+/// Inside a PY_START, PY_RESUME or PY_THROW callback, with its `args`.
 unsafe fn enter<E: Events>(args: Args, resumed: bool) -> bool {
     let t = clock::ticks();
     let _pause = Pause::new();
@@ -85,6 +110,9 @@ unsafe fn enter<E: Events>(args: Args, resumed: bool) -> bool {
 }
 
 /// A frame returns, yields or unwinds; false when its code is not traced.
+///
+/// # Safety
+/// Inside a PY_RETURN, PY_YIELD or PY_UNWIND callback, with its `args`.
 unsafe fn leave<E: Events>(args: Args) -> bool {
     let t = clock::ticks();
     let _pause = Pause::new();
@@ -96,6 +124,8 @@ unsafe fn leave<E: Events>(args: Args) -> bool {
     }
 }
 
+/// # Safety
+/// Called by `sys.monitoring` as a PY_START callback.
 unsafe extern "C" fn on_start<E: Events>(
     _s: *mut ffi::PyObject,
     args: Args,
@@ -105,6 +135,8 @@ unsafe extern "C" fn on_start<E: Events>(
     unsafe { answer(enter::<E>(args, false)) }
 }
 
+/// # Safety
+/// Called by `sys.monitoring` as a PY_RESUME callback.
 unsafe extern "C" fn on_resume<E: Events>(
     _s: *mut ffi::PyObject,
     args: Args,
@@ -115,6 +147,9 @@ unsafe extern "C" fn on_resume<E: Events>(
 }
 
 /// PY_THROW cannot be disabled: always answer None.
+///
+/// # Safety
+/// Called by `sys.monitoring` as a PY_THROW callback.
 unsafe extern "C" fn on_throw<E: Events>(
     _s: *mut ffi::PyObject,
     args: Args,
@@ -127,6 +162,8 @@ unsafe extern "C" fn on_throw<E: Events>(
     }
 }
 
+/// # Safety
+/// Called by `sys.monitoring` as a PY_RETURN or PY_YIELD callback.
 unsafe extern "C" fn on_leave<E: Events>(
     _s: *mut ffi::PyObject,
     args: Args,
@@ -137,6 +174,9 @@ unsafe extern "C" fn on_leave<E: Events>(
 }
 
 /// PY_UNWIND cannot be disabled: always answer None.
+///
+/// # Safety
+/// Called by `sys.monitoring` as a PY_UNWIND callback.
 unsafe extern "C" fn on_unwind<E: Events>(
     _s: *mut ffi::PyObject,
     args: Args,
@@ -158,6 +198,8 @@ fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyRes
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: std::ptr::null(),
     }));
+    // SAFETY: GIL held (a `Python` token); `def` is leaked, so it outlives the function object,
+    // and the result is a new reference or null with an error set.
     unsafe {
         Bound::from_owned_ptr_or_err(
             py,
@@ -197,6 +239,7 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
         events.push(bit);
     }
     let disable = mon.getattr("DISABLE")?.into_ptr();
+    // SAFETY: GIL held (a `Python` token); no callback runs yet, so nothing else borrows MONITOR.
     unsafe {
         *MONITOR.get() = Some(Monitor {
             tool,
@@ -210,6 +253,7 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
 }
 
 pub fn uninstall(py: Python<'_>) {
+    // SAFETY: GIL held (a `Python` token), outside any callback.
     let Some(m) = (unsafe { MONITOR.get() }).take() else {
         return;
     };

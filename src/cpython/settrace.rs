@@ -4,81 +4,39 @@
 //! thread and swaps itself for the C function. Frames of code that is not traced have their
 //! `f_trace_lines` switched off so the interpreter skips their line events.
 
+use super::layout::PyFrameObject;
 use super::{Events, GilCell, Leave};
 use crate::clock;
 use crate::site::Pause;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use rustc_hash::FxHashSet;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 
 pub const NAME: &str = "PyEval_SetTrace (C trace function)";
 
-/// The leading fields of `PyFrameObject` this backend reads, per version
-/// (`Include/cpython/frameobject.h` in 3.9 and 3.10, `Include/internal/pycore_frame.h` in 3.11).
-#[cfg(not(Py_3_10))]
-#[repr(C)]
-struct Frame {
-    ob_base: ffi::PyVarObject,
-    f_back: *mut ffi::PyObject,
-    f_code: *mut ffi::PyObject,
-    f_builtins: *mut ffi::PyObject,
-    f_globals: *mut ffi::PyObject,
-    f_locals: *mut ffi::PyObject,
-    f_valuestack: *mut *mut ffi::PyObject,
-    f_stacktop: *mut *mut ffi::PyObject,
-    f_trace: *mut ffi::PyObject,
-    f_trace_lines: c_char,
-    f_trace_opcodes: c_char,
-    f_gen: *mut ffi::PyObject,
-    f_lasti: c_int,
-    f_lineno: c_int,
-}
-
-#[cfg(all(Py_3_10, not(Py_3_11)))]
-#[repr(C)]
-struct Frame {
-    ob_base: ffi::PyVarObject,
-    f_back: *mut ffi::PyObject,
-    f_code: *mut ffi::PyObject,
-    f_builtins: *mut ffi::PyObject,
-    f_globals: *mut ffi::PyObject,
-    f_locals: *mut ffi::PyObject,
-    f_valuestack: *mut *mut ffi::PyObject,
-    f_trace: *mut ffi::PyObject,
-    f_stackdepth: c_int,
-    f_trace_lines: c_char,
-    f_trace_opcodes: c_char,
-    f_gen: *mut ffi::PyObject,
-    f_lasti: c_int,
-    f_lineno: c_int,
-    f_iblock: c_int,
-    f_state: i8,
-}
-
-#[cfg(Py_3_11)]
-#[repr(C)]
-struct Frame {
-    ob_base: ffi::PyObject,
-    f_back: *mut ffi::PyObject,
-    f_frame: *mut std::ffi::c_void,
-    f_trace: *mut ffi::PyObject,
-    f_lineno: c_int,
-    f_trace_lines: c_char,
-}
-
 /// The frame's current line; the interpreter sets `f_lineno` before every trace call.
+///
+/// # Safety
+/// `frame` is the live frame of a trace event.
 #[inline(always)]
 unsafe fn line(frame: *mut ffi::PyFrameObject) -> u32 {
-    unsafe { (*(frame as *mut Frame)).f_lineno.max(0) as u32 }
+    // SAFETY: a live frame object starts with this version's `PyFrameObject` fields.
+    unsafe { (*frame.cast::<PyFrameObject>()).f_lineno.max(0) as u32 }
 }
 
 /// Whether a RETURN event is a generator or coroutine suspending rather than finishing.
+///
+/// # Safety
+/// `frame` is the live frame of a RETURN event, with the GIL held.
 unsafe fn suspending(frame: *mut ffi::PyFrameObject) -> bool {
+    // SAFETY: a live frame object starts with this version's `PyFrameObject` fields.
     #[cfg(not(Py_3_10))]
-    return unsafe { !(*(frame as *mut Frame)).f_stacktop.is_null() };
+    return unsafe { !(*frame.cast::<PyFrameObject>()).f_stacktop.is_null() };
+    // SAFETY: a live frame object starts with this version's `PyFrameObject` fields.
     #[cfg(all(Py_3_10, not(Py_3_11)))]
-    return unsafe { (*(frame as *mut Frame)).f_state == -1 }; // FRAME_SUSPENDED
+    return unsafe { (*frame.cast::<PyFrameObject>()).f_state == super::layout::FRAME_SUSPENDED };
+    // SAFETY: the caller's guarantee is `yield_at_lasti`'s.
     #[cfg(Py_3_11)]
     return unsafe { yield_at_lasti(frame) };
 }
@@ -98,8 +56,14 @@ static TRACE: GilCell<Option<ffi::Py_tracefunc>> = GilCell::new(None);
 
 /// 3.11 keeps the generator state in the (private) generator object; the instruction the frame
 /// stopped at tells the same thing: a suspended frame stopped at YIELD_VALUE.
+///
+/// # Safety
+/// `frame` is a live frame, with the GIL held.
 #[cfg(Py_3_11)]
 unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
+    // SAFETY: GIL held and `frame` live. YIELD_CODE is borrowed only here, inside one trace
+    // callback. `PyFrame_GetCode` and `co_code` are new references, each released after use; the
+    // bytes' buffer is copied while `b` holds it.
     unsafe {
         let yield_value = YIELD_VALUE.load(std::sync::atomic::Ordering::Relaxed);
         let lasti = ffi::PyFrame_GetLasti(frame);
@@ -124,6 +88,11 @@ unsafe fn yield_at_lasti(frame: *mut ffi::PyFrameObject) -> bool {
     }
 }
 
+/// The C trace function (`Py_tracefunc`).
+///
+/// # Safety
+/// Called by the interpreter with the GIL held, `frame` live for the call, never re-entered on
+/// one thread; or by `thread_hook` on the same terms.
 unsafe extern "C" fn trace<E: Events>(
     _obj: *mut ffi::PyObject,
     frame: *mut ffi::PyFrameObject,
@@ -156,18 +125,16 @@ unsafe extern "C" fn trace<E: Events>(
                 (resumed, resumed.then(|| unsafe { line(frame) }))
             });
             if !traced {
-                // SAFETY: `frame` is a live frame object of this version's layout.
-                unsafe { (*(frame as *mut Frame)).f_trace_lines = 0 };
+                // SAFETY: `frame` is live and starts with this version's `PyFrameObject` fields.
+                unsafe { (*frame.cast::<PyFrameObject>()).f_trace_lines = 0 };
             }
         }
         ffi::PyTrace_RETURN => {
+            let generator = E::end(key, code, t) == (Leave::Traced { generator: true });
             // A null `arg` is an exception leaving the frame (GeneratorExit thrown in at a yield,
             // among others): the frame is finished, not suspended.
-            if E::end(key, code, t) == (Leave::Traced { generator: true })
-                && !arg.is_null()
-                // SAFETY: `frame` is the live frame of this event.
-                && unsafe { suspending(frame) }
-            {
+            // SAFETY: `frame` is the live frame of this RETURN event, with the GIL held.
+            if generator && !arg.is_null() && unsafe { suspending(frame) } {
                 suspended.insert(key);
             }
         }
@@ -180,12 +147,9 @@ unsafe extern "C" fn trace<E: Events>(
 /// that block is the tracer's doing, not the program's.
 #[inline(always)]
 fn forget_frame<E: Events>(frame: *mut ffi::PyFrameObject) {
+    // The block starts at the GC header in front of the object.
     #[cfg(Py_3_11)]
-    {
-        // The block starts at the GC header in front of the object.
-        const GC_HEAD: usize = 16;
-        E::not_the_programs(frame.cast::<u8>().wrapping_sub(GC_HEAD).cast());
-    }
+    E::not_the_programs(frame.cast::<u8>().wrapping_sub(super::layout::GC_HEAD).cast());
     #[cfg(not(Py_3_11))]
     let _ = frame;
 }
@@ -230,6 +194,7 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
 }
 
 pub fn uninstall(py: Python<'_>) {
+    // SAFETY: GIL held (a `Python` token).
     unsafe { ffi::PyEval_SetTrace(None, std::ptr::null_mut()) };
     if let Ok(threading) = py.import("threading") {
         let _ = threading.call_method1("settrace", (py.None(),));

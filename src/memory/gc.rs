@@ -25,7 +25,12 @@ struct Gc {
 
 static GC: GilCell<Option<Gc>> = GilCell::new(None);
 
+/// A non-negative int of the callback's `info` dict, or 0.
+///
+/// # Safety
+/// GIL held; `info` is a live dict.
 unsafe fn item(info: *mut ffi::PyObject, key: &std::ffi::CStr) -> u64 {
+    // SAFETY: as the caller promises; the item is borrowed from the dict, which holds it.
     unsafe {
         let v = ffi::PyDict_GetItemString(info, key.as_ptr());
         if v.is_null() {
@@ -40,12 +45,24 @@ unsafe fn item(info: *mut ffi::PyObject, key: &std::ffi::CStr) -> u64 {
     }
 }
 
+/// A new reference to None, the callback's answer.
+///
+/// # Safety
+/// The GIL is held.
 unsafe fn none() -> *mut ffi::PyObject {
-    let n = unsafe { ffi::Py_None() };
-    unsafe { ffi::Py_INCREF(n) };
-    n
+    // SAFETY: GIL held; None is never freed.
+    unsafe {
+        let n = ffi::Py_None();
+        ffi::Py_INCREF(n);
+        n
+    }
 }
 
+/// The `gc.callbacks` entry: called with (phase, info) at the start and end of each collection.
+///
+/// # Safety
+/// Called by the interpreter as a METH_FASTCALL function: GIL held, `args` holding `n`
+/// arguments.
 unsafe extern "C" fn on_gc(
     _s: *mut ffi::PyObject,
     args: *mut *mut ffi::PyObject,
@@ -53,6 +70,9 @@ unsafe extern "C" fn on_gc(
 ) -> *mut ffi::PyObject {
     let t = clock::ticks();
     let pause = Pause::new();
+    // SAFETY: GIL held; `args` has `n` items, checked before the two read. Nothing here runs
+    // Python code or allocates Python objects, so no other callback borrows GC, the memory state
+    // or TRACER meanwhile; TRACER is borrowed only outside refscope's own callbacks.
     unsafe {
         let Some(g) = GC.get().as_mut() else {
             return none();
@@ -108,6 +128,8 @@ pub fn install(py: Python<'_>) {
         ml_flags: ffi::METH_FASTCALL,
         ml_doc: std::ptr::null(),
     }));
+    // SAFETY: GIL held (a `Python` token); `def` is leaked, so it outlives the function object,
+    // and the result is a new reference or null with an error set.
     let Ok(callback) = (unsafe {
         Bound::from_owned_ptr_or_err(
             py,
@@ -121,6 +143,8 @@ pub fn install(py: Python<'_>) {
         .and_then(|gc| gc.getattr("callbacks"))
         .and_then(|cbs| cbs.call_method1("append", (&callback,)));
     if appended.is_ok() {
+        // SAFETY: GIL held; the callback reads GC only once it is set, and no collection runs
+        // during this store.
         unsafe {
             *GC.get() = Some(Gc {
                 callback: callback.unbind(),
@@ -133,16 +157,21 @@ pub fn install(py: Python<'_>) {
 }
 
 pub fn uninstall(py: Python<'_>) {
-    if let Some(g) = unsafe { GC.get() }.as_ref() {
-        let _ = py
-            .import("gc")
-            .and_then(|gc| gc.getattr("callbacks"))
-            .and_then(|cbs| cbs.call_method1("remove", (g.callback.bind(py),)));
-    }
+    // SAFETY: GIL held (a `Python` token); the borrow ends before any Python code runs (removing
+    // the callback may collect, and the callback borrows GC too).
+    let Some(callback) = (unsafe { GC.get() }).as_ref().map(|g| g.callback.clone_ref(py)) else {
+        return;
+    };
+    let _ = py
+        .import("gc")
+        .and_then(|gc| gc.getattr("callbacks"))
+        .and_then(|cbs| cbs.call_method1("remove", (callback,)));
 }
 
 /// Logs the runs still buffered.
 pub fn flush(out: &mut Writer) {
+    // SAFETY: callers hold the GIL and run refscope's own work, paused: logging allocates no
+    // Python object, so no collection runs the callback meanwhile.
     if let Some(g) = unsafe { GC.get() }.as_mut() {
         for r in g.pending.drain(..) {
             out.log(&r);

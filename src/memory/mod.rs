@@ -63,6 +63,7 @@ impl Memory {
     #[inline(always)]
     #[cfg_attr(not(Py_3_11), allow(dead_code))]
     fn sub(&self, slot: u32, word: usize, v: u64) {
+        // SAFETY: slot < SLOT_CAPACITY, so the word is inside the capture mapping.
         unsafe {
             let w = self.counters.add(SLOT_WORDS * slot as usize + word);
             *w = (*w).saturating_sub(v);
@@ -256,6 +257,7 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
             realloc: None,
             free: None,
         };
+        // SAFETY: `original` is a valid PyMemAllocatorEx to fill; the GIL is held.
         unsafe { ffi::PyMem_GetAllocator(dom, &mut original) };
         let d = Box::new(Domain { original, objects });
         let mut hook = PyMemAllocatorEx {
@@ -266,27 +268,37 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
             free: Some(hook_free),
         };
         m.domains[i] = Some(d);
+        // SAFETY: GIL held. The hooks' context is the boxed Domain, which is never freed (see
+        // `uninstall`). A hook that runs before STATE is set finds no state and only forwards.
         unsafe { ffi::PyMem_SetAllocator(dom, &mut hook) };
     }
+    // SAFETY: GIL held, and no hook holds a borrow of STATE across this store.
     unsafe { *STATE.get() = Some(m) };
     gc::install(py);
 }
 
 /// Puts CPython's own allocators back; blocks allocated meanwhile are theirs anyway.
 pub fn uninstall(py: Python<'_>) {
+    if !active() {
+        return;
+    }
+    gc::uninstall(py);
+    // SAFETY: GIL held (a `Python` token); nothing below allocates through the hooks, so no
+    // other borrow of STATE is live.
     let Some(m) = (unsafe { STATE.get() }).as_mut() else {
         return;
     };
-    gc::uninstall(py);
     for (i, (dom, _)) in DOMAINS.into_iter().enumerate() {
         if let Some(d) = m.domains[i].take() {
             let mut original = d.original;
+            // SAFETY: GIL held; puts back the allocator `install` read.
             unsafe { ffi::PyMem_SetAllocator(dom, &mut original) };
             // A block freed later may still carry this context if CPython cached it: keep it.
             std::mem::forget(d);
         }
     }
     // The hooks are gone; the table goes with the state.
+    // SAFETY: GIL held, and no hook is left to borrow STATE.
     unsafe { *STATE.get() = None };
 }
 

@@ -11,6 +11,8 @@ extern "C" {
 pub fn stats() -> Option<PymallocStats> {
     let mut buf: *mut libc::c_char = std::ptr::null_mut();
     let mut len: libc::size_t = 0;
+    // SAFETY: callers hold the GIL. `open_memstream` gives a stream whose buffer `buf` and `len`
+    // describe once it is closed; the buffer is copied, then freed.
     let text = unsafe {
         let f = libc::open_memstream(&mut buf, &mut len);
         if f.is_null() {

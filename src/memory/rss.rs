@@ -77,6 +77,7 @@ pub fn resident(pid: u32) -> Option<u64> {
 }
 
 fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if p > 0 {
         p as u64

@@ -36,13 +36,14 @@ pub fn by_id<'py>(py: Python<'py>, id: usize) -> PyResult<Option<Bound<'py, PyAn
         let mut stack = vec![o.as_ptr()];
         while let Some(p) = stack.pop() {
             scratch.clear();
+            // SAFETY: GIL held; `p` is a start, which `starts` holds, or was reached from one.
             unsafe { referents(p, &mut scratch) };
             for &c in &scratch {
-                if c as usize == id {
-                    // SAFETY: `c` is referred to by a live object, so it is alive; take a reference.
-                    return Ok(Some(unsafe { Bound::from_borrowed_ptr(py, c) }));
-                }
+                // SAFETY: `p` refers to `c`, so it is alive; this takes a reference of its own.
                 let child = unsafe { Bound::from_borrowed_ptr(py, c) };
+                if c as usize == id {
+                    return Ok(Some(child));
+                }
                 if !is_tracked.call1((&child,))?.is_truthy()? && seen.insert(c as usize) {
                     stack.push(c);
                 }
@@ -64,8 +65,11 @@ pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObje
     if parent.is_instance_of::<PyDict>() {
         // Raw entries: no reference traffic per item on big dicts; only matches are formatted.
         let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: `parent` is a dict, held; PyDict_Next lends its entries, and the dict is not
+        // changed while they are read.
         while unsafe { ffi::PyDict_Next(parent.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
             if v == child || k == child {
+                // SAFETY: `k` is a key of the dict, alive; this takes a reference of its own.
                 let key = unsafe { Bound::from_borrowed_ptr(py, k) };
                 out.push(if v == child {
                     format!("[{}]", repr(&key))
@@ -78,9 +82,11 @@ pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObje
     if parent.is_instance_of::<PyList>() {
         // Raw slots: no reference traffic per item on long lists.
         let p = parent.as_ptr();
+        // SAFETY: `p` is a list, held, and every index read is below its length.
         let n = unsafe { ffi::PyList_GET_SIZE(p) };
         out.extend(
             (0..n)
+                // SAFETY: as above.
                 .filter(|&i| unsafe { ffi::PyList_GET_ITEM(p, i) } == child)
                 .map(|i| format!("[{i}]")),
         );
@@ -132,6 +138,7 @@ fn label_other(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObj
         }
     }
     let _ = py;
+    // SAFETY: callers pass a `child` that `parent`, which they hold, refers to.
     let ty = unsafe { Bound::from_borrowed_ptr(py, child) }
         .get_type()
         .name()
@@ -179,13 +186,14 @@ pub fn paths(py: Python<'_>, target: &Bound<'_, PyAny>, limit: usize) -> PyResul
     let mut scratch = Vec::new();
     while let Some(p) = queue.pop_front() {
         scratch.clear();
+        // SAFETY: GIL held; every queued object is reachable from a root `roots` holds, and the
+        // search frees nothing.
         unsafe { referents(p, &mut scratch) };
         for &c in &scratch {
             if c as usize == goal {
                 let mut chain = vec![(p as usize, c)];
                 let mut at = p as usize;
                 while let Some((up, None)) = parent.get(&at) {
-                    // SAFETY: every queued object is reachable from a root held alive above.
                     chain.push((*up, at as *mut ffi::PyObject));
                     at = *up;
                 }
@@ -200,10 +208,12 @@ pub fn paths(py: Python<'_>, target: &Bound<'_, PyAny>, limit: usize) -> PyResul
                 };
                 let (last, above) = chain.split_first().expect("the chain has the found edge");
                 for (par, child) in above.iter().rev() {
+                    // SAFETY: a queued object, alive (see above).
                     let par = unsafe { Bound::from_borrowed_ptr(py, *par as *mut ffi::PyObject) };
                     let l = label(py, &par, *child);
                     text.push_str(&step(&par, l));
                 }
+                // SAFETY: a queued object, alive (see above).
                 let par = unsafe { Bound::from_borrowed_ptr(py, last.0 as *mut ffi::PyObject) };
                 for l in labels(py, &par, last.1) {
                     let full = format!("{text}{}", step(&par, l));

@@ -17,12 +17,15 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
     let mut types: FxHashMap<usize, TypeCount> = FxHashMap::default();
     let (mut objects, mut bytes) = (0u64, 0u64);
     let mut scratch = Vec::new();
+    // Every object counted is alive: `all` holds the tracked ones, and they hold what they refer
+    // to, while the census frees nothing.
     let mut count = |o: *mut ffi::PyObject, sizer: &mut Sizer| {
-        let size = unsafe { sizer.size(py, o) };
+        // SAFETY: GIL held, `o` alive (see above).
+        let (size, tp) = unsafe { (sizer.size(py, o), ffi::Py_TYPE(o) as usize) };
         objects += 1;
         bytes += size;
-        let tp = unsafe { ffi::Py_TYPE(o) } as usize;
         let row = types.entry(tp).or_insert_with(|| TypeCount {
+            // SAFETY: as above.
             type_name: unsafe { Bound::from_borrowed_ptr(py, o) }
                 .get_type()
                 .name()
@@ -41,6 +44,7 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             count(p, &mut sizer);
         }
         scratch.clear();
+        // SAFETY: GIL held; `all` holds `p`.
         unsafe { referents(p, &mut scratch) };
         for &c in &scratch {
             if seen.insert(c as usize) {
@@ -67,6 +71,7 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
         };
         for (k, v) in globals.iter() {
             let key: String = k.extract().unwrap_or_default();
+            // SAFETY: GIL held; `v` is held.
             if key.starts_with("__") || unsafe { shared.contains(v.as_ptr()) } {
                 continue;
             }
@@ -74,6 +79,7 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             let kept = g.retained();
             for (n, _) in g.nodes.iter().zip(&kept).filter(|(_, k)| **k) {
                 if kept_once.insert(n.addr as usize) {
+                    // SAFETY: a node of a graph just built from `v`, which is held, so alive.
                     if let Some(row) = types.get_mut(&(unsafe { ffi::Py_TYPE(n.addr) } as usize)) {
                         row.retained += n.size;
                     }

@@ -85,6 +85,7 @@ impl Shared {
     /// GIL held; `o` live.
     #[inline]
     pub unsafe fn contains(&self, o: *mut ffi::PyObject) -> bool {
+        // SAFETY: GIL held and `o` live, as the caller promises.
         unsafe {
             let tp = ffi::Py_TYPE(o) as usize;
             if tp == self.int_type {
@@ -99,8 +100,13 @@ impl Shared {
     }
 }
 
+/// The `visitproc` `referents` hands to `tp_traverse`: collects each object visited.
+///
+/// # Safety
+/// `arg` is the `Vec<*mut ffi::PyObject>` given to `tp_traverse`, borrowed by nobody else.
 unsafe extern "C" fn collect(o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
     if !o.is_null() {
+        // SAFETY: as the caller promises.
         unsafe { (*(arg as *mut Vec<*mut ffi::PyObject>)).push(o) };
     }
     0
@@ -111,6 +117,8 @@ unsafe extern "C" fn collect(o: *mut ffi::PyObject, arg: *mut c_void) -> c_int {
 /// # Safety
 /// GIL held; `o` live.
 pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>) {
+    // SAFETY: GIL held and `o` live, as the caller promises; dict iteration and `tp_traverse`
+    // only read, and `collect` gets `out`, which nothing else borrows meanwhile.
     unsafe {
         if ffi::PyDict_CheckExact(o) != 0 {
             let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
@@ -182,6 +190,9 @@ enum Kind {
     Py,
 }
 
+/// Bytes per allocated list slot (`ob_item` holds pointers).
+const LIST_ITEM: u64 = std::mem::size_of::<*mut ffi::PyObject>() as u64;
+
 /// `sys.getsizeof` of each object, fast: per-type knowledge cached, C `__sizeof__` called directly.
 pub struct Sizer {
     getsizeof: Py<PyAny>,
@@ -194,7 +205,13 @@ pub struct Sizer {
     last: (usize, Kind, u64),
 }
 
-fn c_sizeof(tp: *mut ffi::PyObject) -> Option<ffi::PyCFunction> {
+/// The C function behind `tp.__sizeof__`, when it is a plain METH_NOARGS method descriptor.
+///
+/// # Safety
+/// GIL held; `tp` is a live type.
+unsafe fn c_sizeof(tp: *mut ffi::PyObject) -> Option<ffi::PyCFunction> {
+    // SAFETY: GIL held and `tp` live; the attribute is a new reference, released after use, and
+    // only read as a method descriptor when its type says it is one.
     unsafe {
         let d = ffi::PyObject_GetAttrString(tp, c"__sizeof__".as_ptr());
         if d.is_null() {
@@ -215,9 +232,11 @@ fn c_sizeof(tp: *mut ffi::PyObject) -> Option<ffi::PyCFunction> {
 impl Sizer {
     pub fn new(py: Python<'_>) -> PyResult<Sizer> {
         let b = py.import("builtins")?;
+        // SAFETY: GIL held (a `Python` token); `object` is a type that lives for the process.
+        let object_sizeof = unsafe { c_sizeof(b.getattr("object")?.as_ptr()) };
         Ok(Sizer {
             getsizeof: py.import("sys")?.getattr("getsizeof")?.unbind(),
-            object_sizeof: c_sizeof(b.getattr("object")?.as_ptr()),
+            object_sizeof,
             int_type: b.getattr("int")?.as_ptr() as usize,
             list_type: b.getattr("list")?.as_ptr() as usize,
             str_type: b.getattr("str")?.as_ptr() as usize,
@@ -227,38 +246,45 @@ impl Sizer {
         })
     }
 
-    fn classify(&self, tp: *mut ffi::PyTypeObject) -> (Kind, u64) {
-        let pre = unsafe { cpython::type_preheader(tp) };
-        let (basic, item) = unsafe { ((*tp).tp_basicsize as u64, (*tp).tp_itemsize as u64) };
-        // Objects that decide per instance whether they are GC objects (types): ask sys.getsizeof.
-        let kind = if unsafe { (*tp).tp_is_gc.is_some() } {
-            Kind::Py
-        } else if tp as usize == self.int_type {
-            Kind::Int
-        } else if tp as usize == self.list_type {
-            Kind::List { base: basic }
-        } else if let (true, Some(f)) = (tp as usize == self.str_type, c_sizeof(tp as *mut ffi::PyObject)) {
-            Kind::Str(f)
-        } else {
-            match c_sizeof(tp as *mut ffi::PyObject) {
-                Some(f) if Some(f as usize) == self.object_sizeof.map(|g| g as usize) => {
-                    if item == 0 {
-                        Kind::Fixed(basic + pre)
-                    } else {
-                        Kind::Var { base: basic, item }
+    /// # Safety
+    /// GIL held; `tp` is a live type.
+    unsafe fn classify(&self, tp: *mut ffi::PyTypeObject) -> (Kind, u64) {
+        // SAFETY: GIL held and `tp` live, as the caller promises.
+        unsafe {
+            let pre = cpython::type_preheader(tp);
+            let (basic, item) = ((*tp).tp_basicsize as u64, (*tp).tp_itemsize as u64);
+            // Objects that decide per instance whether they are GC objects (types): ask sys.getsizeof.
+            let kind = if (*tp).tp_is_gc.is_some() {
+                Kind::Py
+            } else if tp as usize == self.int_type {
+                Kind::Int
+            } else if tp as usize == self.list_type {
+                Kind::List { base: basic }
+            } else if let (true, Some(f)) = (tp as usize == self.str_type, c_sizeof(tp as *mut ffi::PyObject)) {
+                Kind::Str(f)
+            } else {
+                match c_sizeof(tp as *mut ffi::PyObject) {
+                    Some(f) if Some(f as usize) == self.object_sizeof.map(|g| g as usize) => {
+                        if item == 0 {
+                            Kind::Fixed(basic + pre)
+                        } else {
+                            Kind::Var { base: basic, item }
+                        }
                     }
+                    Some(f) => Kind::Call(f),
+                    None => Kind::Py,
                 }
-                Some(f) => Kind::Call(f),
-                None => Kind::Py,
-            }
-        };
-        (kind, pre)
+            };
+            (kind, pre)
+        }
     }
 
     /// # Safety
     /// GIL held; `o` live.
     #[inline]
     pub unsafe fn size(&mut self, py: Python<'_>, o: *mut ffi::PyObject) -> u64 {
+        // SAFETY: GIL held and `o` live, as the caller promises; each kind reads only the fields
+        // its type has (`ob_size` of a variable-size object, `allocated` of a list).
         unsafe {
             let tp = ffi::Py_TYPE(o);
             let (kind, pre) = if self.last.0 == tp as usize {
@@ -280,7 +306,7 @@ impl Sizer {
                 Kind::Fixed(n) => n,
                 Kind::Var { base, item } => base + item * var(o) + pre,
                 Kind::Int => cpython::int_sizeof(o),
-                Kind::List { base } => base + (*(o as *mut ffi::PyListObject)).allocated as u64 * 8 + pre,
+                Kind::List { base } => base + (*(o as *mut ffi::PyListObject)).allocated as u64 * LIST_ITEM + pre,
                 Kind::Str(f) => match cpython::ascii_sizeof(o, self.ascii_base) {
                     Some(n) => n,
                     None => self.call(py, f, o, pre),
@@ -296,6 +322,8 @@ impl Sizer {
     /// # Safety
     /// GIL held; `o` live; `f` is its type's `__sizeof__`.
     unsafe fn call(&self, py: Python<'_>, f: ffi::PyCFunction, o: *mut ffi::PyObject, pre: u64) -> u64 {
+        // SAFETY: as the caller promises; a METH_NOARGS function takes a null second argument and
+        // returns a new reference or null with an error set.
         unsafe {
             let r = f(o, std::ptr::null_mut());
             if r.is_null() {
@@ -314,6 +342,8 @@ impl Sizer {
     /// GIL held; `o` live.
     pub unsafe fn python(&self, py: Python<'_>, o: *mut ffi::PyObject) -> u64 {
         let _ = py;
+        // SAFETY: GIL held and `o` live, as the caller promises; the result is a new reference or
+        // null with an error set.
         unsafe {
             let r = ffi::PyObject_CallOneArg(self.getsizeof.as_ptr(), o);
             if r.is_null() {
@@ -369,9 +399,11 @@ impl Graph {
         let mut sizer = Sizer::new(py)?;
         let root = root.as_ptr();
         let mut index = AddrIndex::new();
+        // SAFETY: GIL held (a `Python` token); the caller holds `root`.
+        let size = unsafe { sizer.python(py, root) };
         let mut nodes = vec![Node {
             addr: root,
-            size: unsafe { sizer.python(py, root) },
+            size,
             parent: u32::MAX,
             inrefs: 0,
             edges: (0, 0),
@@ -383,12 +415,17 @@ impl Graph {
         while let Some(i) = stack.pop() {
             scratch.clear();
             let parent = nodes[i as usize].addr;
-            unsafe { referents(parent, &mut scratch) };
             // A split dict (an instance `__dict__` sharing its class's keys) reaches its keys but
             // holds no reference to them: they do not count as references from inside.
-            let split = unsafe { ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent) };
+            // SAFETY: GIL held; every node is reachable from `root`, which the caller holds, and
+            // the walk frees nothing.
+            let split = unsafe {
+                referents(parent, &mut scratch);
+                ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent)
+            };
             let start = edges.len() as u32;
             for &c in &scratch {
+                // SAFETY: `parent` refers to `c`, so it is alive.
                 if !include_shared && unsafe { shared.contains(c) } {
                     continue;
                 }
@@ -399,6 +436,7 @@ impl Graph {
                 }
                 let j = *slot - 1;
                 if j == next {
+                    // SAFETY: `parent` refers to `c`, so it is alive.
                     let size = unsafe { sizer.size(py, c) };
                     nodes.push(Node {
                         addr: c,
@@ -409,6 +447,7 @@ impl Graph {
                     });
                     stack.push(j);
                 }
+                // SAFETY: `parent` is a live dict when `split`, and `c` a live key or value of it.
                 let key_of_split = split && unsafe { ffi::PyDict_Contains(parent, c) == 1 };
                 if !key_of_split {
                     nodes[j as usize].inrefs += 1;
@@ -434,6 +473,8 @@ impl Graph {
         let mut stack: Vec<u32> = (1..n as u32)
             .filter(|&i| {
                 let node = &self.nodes[i as usize];
+                // SAFETY: callers ask right after `build`, with the GIL held and no Python code
+                // run in between, so every node is still alive.
                 let refcnt = unsafe { ffi::Py_REFCNT(node.addr) } as i64;
                 refcnt > node.inrefs as i64
             })
@@ -510,15 +551,19 @@ fn measure_deep(
     // Type → row: a few types make up most structures, so a short list is scanned first.
     let mut recent: Vec<(usize, usize)> = Vec::new();
     let mut row_of: FxHashMap<usize, usize> = FxHashMap::default();
+    // Every object met is alive: reachable from `obj`, which the caller holds, while the walk
+    // frees nothing.
     let mut account = |o: *mut ffi::PyObject, size: u64| {
         deep += size;
         objects += 1;
+        // SAFETY: `o` is alive (see above).
         let tp = unsafe { ffi::Py_TYPE(o) } as usize;
         let at = match recent.iter().find(|r| r.0 == tp) {
             Some(r) => r.1,
             None => {
                 let at = *row_of.entry(tp).or_insert_with(|| {
                     rows.push(TypeRow {
+                        // SAFETY: GIL held, `o` alive (see above).
                         type_name: unsafe { Bound::from_borrowed_ptr(py, o) }
                             .get_type()
                             .name()
@@ -539,29 +584,35 @@ fn measure_deep(
         rows[at].count += 1;
         rows[at].bytes += size;
     };
+    // SAFETY: GIL held (a `Python` token); the caller holds `root`.
     let shallow = unsafe { sizer.python(py, root) };
     account(root, shallow);
     let mut first = true;
     while let Some(o) = stack.pop() {
-        if !std::mem::take(&mut first) {
-            let size = unsafe { sizer.size(py, o) };
-            account(o, size);
-        }
         scratch.clear();
-        unsafe { referents(o, &mut scratch) };
+        // SAFETY: `o` is alive (see `account`).
+        unsafe {
+            if !std::mem::take(&mut first) {
+                let size = sizer.size(py, o);
+                account(o, size);
+            }
+            referents(o, &mut scratch);
+        }
         for &c in &scratch {
-            if (include_shared || !unsafe { shared.contains(c) }) && seen.insert(c as usize) {
-                // An object with no traverse function refers to nothing: counted at once.
-                if unsafe { (*ffi::Py_TYPE(c)).tp_traverse.is_none() } {
-                    let size = unsafe { sizer.size(py, c) };
-                    account(c, size);
-                } else {
-                    stack.push(c);
+            // SAFETY: `o` refers to `c`, so it is alive.
+            unsafe {
+                if (include_shared || !shared.contains(c)) && seen.insert(c as usize) {
+                    // An object with no traverse function refers to nothing: counted at once.
+                    if (*ffi::Py_TYPE(c)).tp_traverse.is_none() {
+                        let size = sizer.size(py, c);
+                        account(c, size);
+                    } else {
+                        stack.push(c);
+                    }
                 }
             }
         }
     }
-    drop(account);
     Ok((shallow, deep, objects, rows))
 }
 
@@ -602,7 +653,9 @@ pub fn measure(
     }
     let g = Graph::build(py, obj, include_shared)?;
     let kept = g.retained();
+    // The graph's objects are alive: reachable from `obj`, which the caller holds.
     let name = |o: *mut ffi::PyObject| {
+        // SAFETY: GIL held, `o` a node of the graph (see above).
         unsafe { Bound::from_borrowed_ptr(py, o) }
             .get_type()
             .name()
@@ -616,6 +669,7 @@ pub fn measure(
     let (mut deep, mut retained, mut retained_objects) = (0, 0, 0);
     for (i, n) in g.nodes.iter().enumerate() {
         deep += n.size;
+        // SAFETY: a node of the graph, alive (see above).
         let tp = unsafe { ffi::Py_TYPE(n.addr) } as usize;
         if tp != last.0 || rows.is_empty() {
             let at = *row_of.entry(tp).or_insert_with(|| {
@@ -659,6 +713,7 @@ pub fn measure(
             let mut at = i;
             while g.nodes[at].parent != u32::MAX {
                 let p = g.nodes[at].parent as usize;
+                // SAFETY: GIL held, a node of the graph, alive (see above).
                 let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[p].addr) };
                 hops.push(find::label(py, &parent, g.nodes[at].addr));
                 at = p;

@@ -214,7 +214,8 @@ pub fn whois(py: Python<'_>, id: usize) -> PyResult<Option<Py<PyAny>>> {
     let kw = pyo3::types::PyDict::new(py);
     let p = obj.as_ptr();
     // CPython's count, less the one reference this call holds; immortal objects have no count.
-    let count = (!unsafe { crate::cpython::is_immortal(p) }).then(|| unsafe { pyo3::ffi::Py_REFCNT(p) } - 1);
+    // SAFETY: GIL held; `obj` holds `p`.
+    let count = unsafe { (!crate::cpython::is_immortal(p)).then(|| pyo3::ffi::Py_REFCNT(p) - 1) };
     kw.set_item("refcount", count)?;
     kw.set_item("obj", &obj)?;
     kw.set_item("id", id)?;

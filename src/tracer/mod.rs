@@ -130,12 +130,14 @@ pub struct Code {
     generator: bool,
 }
 
+/// What a `Watch` runs when its line is reached, with refscope's own work paused.
+pub type Then = Box<dyn FnMut(Python<'_>, &Filter, &mut Writer)>;
+
 /// A line to stop at once, before it first runs (`refscope heap --at FILE:LINE`).
 pub struct Watch {
     /// The file as given and the line.
     pub at: (String, u32),
-    /// Runs when the line is reached, with refscope's own work paused.
-    pub then: Box<dyn FnMut(Python<'_>, &Filter, &mut Writer)>,
+    pub then: Then,
 }
 
 pub struct Tracer {
@@ -204,13 +206,18 @@ impl Tracer {
         match self.entries.get(&(code as usize)) {
             Some(Entry::Traced(i)) => Some(*i),
             Some(Entry::Untraced) => None,
+            // SAFETY: the caller's promise is `register`'s.
             None => unsafe { self.register(code) },
         }
     }
 
+    /// # Safety
+    /// As `code`.
     #[cold]
     unsafe fn register(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
+        // SAFETY: GIL held, `code` live; the result is a new reference or null with an error set.
         let attr = |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
+        // SAFETY: `o` is what `attr` returned: a new reference, released here, or null.
         let text = |o: *mut ffi::PyObject| unsafe {
             if o.is_null() {
                 ffi::PyErr_Clear();
@@ -227,6 +234,7 @@ impl Tracer {
             ffi::Py_DECREF(o);
             s
         };
+        // SAFETY: as for `text`.
         let int = |o: *mut ffi::PyObject| unsafe {
             if o.is_null() {
                 ffi::PyErr_Clear();
@@ -243,7 +251,7 @@ impl Tracer {
         let file = match self.files.get(&filename) {
             Some(f) => *f,
             None => {
-                let id = self.filter.wants(&filename).then(|| self.files.len() as u32);
+                let id = self.filter.wants(&filename).then_some(self.files.len() as u32);
                 let id = id.filter(|&id| {
                     self.out.log(&Record::File {
                         id,
@@ -281,6 +289,7 @@ impl Tracer {
             self.entries.insert(code as usize, Entry::Untraced);
             return None;
         }
+        // SAFETY: GIL held, `code` live; the reference is kept for the life of the process.
         unsafe { ffi::Py_INCREF(code) };
         self.held.push(code);
         let index = self.codes.len() as u32;
@@ -418,6 +427,7 @@ impl Tracer {
             Some(f) if f.key == key => f.code,
             _ => {
                 // A frame we did not see start (tracing began inside it): adopt it.
+                // SAFETY: event callbacks run with the GIL held; `code()` is the frame's live code.
                 let Some(c) = (unsafe { self.code(code()) }) else {
                     return false;
                 };
