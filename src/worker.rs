@@ -24,32 +24,89 @@ static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
 #[pyfunction]
 pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let os = py.import("os")?;
-    let environ = os.getattr("environ")?;
-    let job: String = environ.call_method1("pop", (ENV,))?.extract()?;
+    let job: String = os.getattr("environ")?.call_method1("pop", (ENV,))?.extract()?;
     let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
     let sys = py.import("sys")?;
-    let main = sys.getattr("modules")?.get_item("__main__")?;
-    let globals = main.getattr("__dict__")?.cast_into::<PyDict>()?;
+    let globals = sys
+        .getattr("modules")?
+        .get_item("__main__")?
+        .getattr("__dict__")?
+        .cast_into::<PyDict>()?;
     globals.del_item("sys")?;
 
-    let kind = clock::kind();
     let mut out =
         Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
-    out.log(&Record::Start {
+    out.log(&start_record(&sys)?);
+    let roots = prepare_main(py, &job, &globals)?;
+    let filter = filter(py, &job, roots)?;
+    let bootstrap = cpython::current_code(py);
+    let (mut tracer, explain) = match job.explain.clone() {
+        Some(plan) => (None, Some((out, filter, plan))),
+        None => (Some(tracer(&job, out, filter, bootstrap.as_ref())), None),
+    };
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
+    let fork = PyDict::new(py);
+    fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
+    os.getattr("register_at_fork")?.call((), Some(&fork))?;
+
+    // Everything the program needs is prepared before tracing starts, so none of it is measured.
+    let code = compile_target(py, &job, &globals)?;
+    py.import("runpy")?;
+    if let Target::Module { name } = &job.target {
+        if !module_exists(py, name) {
+            if let Some(t) = tracer.as_mut() {
+                t.writer_mut().log(&Record::NoModule { name: name.clone() });
+            }
+            return Err(PySystemExit::new_err(1));
+        }
+    }
+    // The program starts without cyclic garbage of refscope's making (its `gc.collect()` would count it).
+    py.import("gc")?.call_method0("collect")?;
+    match explain {
+        Some((out, filter, plan)) => {
+            let ignore = bootstrap.as_ref().map_or(0, |c| c.as_ptr() as usize);
+            let code = match &job.target {
+                Target::Code { code } => Some(code.clone()),
+                _ => None,
+            };
+            crate::explain::install(py, out, filter, plan, ignore, code)?;
+        }
+        None => {
+            // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
+            unsafe { *TRACER.get() = tracer };
+            cpython::install::<Hooks>(py)?;
+        }
+    }
+    if job.memory {
+        // After the tracer's own set-up (it may import modules), right before the program.
+        // SAFETY: GIL held. Until `tr` goes, only C code and modules already imported run, so no
+        // event callback borrows TRACER meanwhile.
+        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
+            memory::log_pymalloc(tr.writer_mut(), "start");
+            memory::install(py, tr.writer_mut());
+        }
+    }
+    start_clock();
+    run_program(py, &job.target, code, &globals)
+}
+
+/// What the worker runs on: the interpreter's version and path, the tracer and the clock.
+fn start_record(sys: &Bound<'_, PyModule>) -> PyResult<Record> {
+    let version: String = sys.getattr("version")?.extract()?;
+    Ok(Record::Start {
         pid: std::process::id(),
-        python: sys
-            .getattr("version")?
-            .extract::<String>()?
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_string(),
+        python: version.split_whitespace().next().unwrap_or("").to_string(),
         executable: sys.getattr("executable")?.extract()?,
         tracer: cpython::tracer_name().to_string(),
-        clock: kind.name().to_string(),
-    });
+        clock: clock::kind().name().to_string(),
+    })
+}
 
-    let path = sys.getattr("path")?.cast_into::<PyList>()?;
+/// `sys.argv`, `sys.path[0]` and `__main__`'s `__file__`/`__loader__` as the interpreter sets
+/// them for a script, `-m` or `-c`. Returns the directories whose files are the user's.
+fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyResult<Vec<PathBuf>> {
+    let sys = py.import("sys")?;
     let mut roots = Vec::new();
     let (argv0, root, path0) = match &job.target {
         Target::Script { path: p } => {
@@ -75,8 +132,14 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let mut argv = vec![argv0];
     argv.extend(job.args.iter().cloned());
     sys.setattr("argv", argv)?;
-    path.insert(0, path0)?;
+    sys.getattr("path")?.cast_into::<PyList>()?.insert(0, path0)?;
+    roots.push(PathBuf::from(root));
+    Ok(roots)
+}
 
+/// Which files are the user's: under `roots` or `--include`, not the interpreter's, not refscope's.
+fn filter(py: Python<'_>, job: &Job, roots: Vec<PathBuf>) -> PyResult<Filter> {
+    let sys = py.import("sys")?;
     let mut system: Vec<PathBuf> = Vec::new();
     for attr in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
         system.push(PathBuf::from(sys.getattr(attr)?.extract::<String>()?));
@@ -97,8 +160,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         Target::Code { .. } => vec!["<string>".to_string()],
         _ => vec![],
     };
-    roots.push(PathBuf::from(root));
-    let filter = Filter::new(
+    Filter::new(
         PathBuf::from(&job.cwd),
         roots,
         system,
@@ -107,44 +169,45 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         exact,
         job.all,
     )
-    .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))?;
+    .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))
+}
 
-    let bootstrap = cpython::current_code(py);
-    let (mut tracer, explain) = match job.explain.clone() {
-        Some(plan) => (None, Some((out, filter, plan))),
-        None => {
-            let mut tracer = Tracer::new(out, filter);
-            if let Some(HeapPlan { at: None, top }) = &job.heap {
-                // SAFETY: the worker runs with the GIL held.
-                unsafe { *EXIT_CENSUS.get() = Some(*top) };
-            }
-            if let Some(HeapPlan { at: Some(at), top }) = &job.heap {
-                let (at, top) = (at.clone(), *top);
-                let when = format!("{}:{}", at.0, at.1);
-                tracer.watch(Watch {
-                    at,
-                    then: Box::new(move |py, filter, out| census(py, filter, out, &when, top)),
-                });
-            }
-            if let Some(code) = &bootstrap {
-                tracer.ignore_code(code.as_ptr());
-            }
-            (Some(tracer), None)
-        }
-    };
-    py.import("atexit")?
-        .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
-    let fork = PyDict::new(py);
-    fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
-    os.getattr("register_at_fork")?.call((), Some(&fork))?;
+/// The time tracer, with `refscope heap`'s census plan and refscope's bootstrap left untraced.
+fn tracer(job: &Job, out: Writer, filter: Filter, bootstrap: Option<&Py<PyAny>>) -> Tracer {
+    let mut tracer = Tracer::new(out, filter);
+    if let Some(HeapPlan { at: None, top }) = &job.heap {
+        // SAFETY: the worker runs with the GIL held.
+        unsafe { *EXIT_CENSUS.get() = Some(*top) };
+    }
+    if let Some(HeapPlan { at: Some(at), top }) = &job.heap {
+        let (at, top) = (at.clone(), *top);
+        let when = format!("{}:{}", at.0, at.1);
+        tracer.watch(Watch {
+            at,
+            then: Box::new(move |py, filter, out| census(py, filter, out, &when, top)),
+        });
+    }
+    if let Some(code) = bootstrap {
+        tracer.ignore_code(code.as_ptr());
+    }
+    tracer
+}
 
-    // Everything the program needs is prepared before tracing starts, so none of it is measured.
+/// The program's code object (None for `-m`, which runpy finds); `-c` source for tracebacks.
+fn compile_target<'py>(
+    py: Python<'py>,
+    job: &Job,
+    globals: &Bound<'py, PyDict>,
+) -> PyResult<Option<PyResult<Bound<'py, PyAny>>>> {
     let builtins = py.import("builtins")?;
-    let code = match &job.target {
+    Ok(match &job.target {
         Target::Script { path } => {
             let source =
                 std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
-            let abs: String = globals.get_item("__file__")?.unwrap().extract()?;
+            let abs: String = globals
+                .get_item("__file__")?
+                .ok_or_else(|| PyRuntimeError::new_err("__main__ has no __file__"))?
+                .extract()?;
             Some(compile(
                 py,
                 &builtins,
@@ -152,66 +215,47 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
                 &abs,
             ))
         }
-        Target::Code { code } => Some(compile(
-            py,
-            &builtins,
-            pyo3::types::PyString::new(py, code).into_any(),
-            "<string>",
-        )),
+        Target::Code { code } => {
+            // Python 3.13 keeps `-c` source for tracebacks under `<string>`; the bootstrap took that.
+            if let Ok(cache) = py.import("linecache").and_then(|l| l.getattr("cache")) {
+                if cache.contains("<string>").unwrap_or(false) {
+                    let lines: Vec<String> = code.lines().map(|l| format!("{l}\n")).collect();
+                    cache.set_item("<string>", (code.len(), py.None(), lines, "<string>"))?;
+                }
+            }
+            Some(compile(
+                py,
+                &builtins,
+                pyo3::types::PyString::new(py, code).into_any(),
+                "<string>",
+            ))
+        }
         Target::Module { .. } => None,
-    };
-    let runpy = py.import("runpy")?;
-    if let Target::Module { name } = &job.target {
-        // As `python -m`: parent packages are imported to find the module (before tracing).
-        let found = py
-            .import("importlib.util")
-            .and_then(|u| u.call_method1("find_spec", (name,)))
-            .map(|s| !s.is_none());
-        if !found.unwrap_or(false) {
-            if let Some(t) = tracer.as_mut() {
-                t.writer_mut().log(&Record::NoModule { name: name.clone() });
-            }
-            return Err(PySystemExit::new_err(1));
-        }
-    }
-    if let Target::Code { code } = &job.target {
-        // Python 3.13 keeps `-c` source for tracebacks under `<string>`; the bootstrap took that.
-        if let Ok(cache) = py.import("linecache").and_then(|l| l.getattr("cache")) {
-            if cache.contains("<string>").unwrap_or(false) {
-                let lines: Vec<String> = code.lines().map(|l| format!("{l}\n")).collect();
-                cache.set_item("<string>", (code.len(), py.None(), lines, "<string>"))?;
-            }
-        }
-    }
+    })
+}
 
-    // The program starts without cyclic garbage of refscope's making (its `gc.collect()` would count it).
-    py.import("gc")?.call_method0("collect")?;
-    if let Some((out, filter, plan)) = explain {
-        let ignore = bootstrap.as_ref().map_or(0, |c| c.as_ptr() as usize);
-        let code = match &job.target {
-            Target::Code { code } => Some(code.clone()),
-            _ => None,
-        };
-        crate::explain::install(py, out, filter, plan, ignore, code)?;
-    } else {
-        // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
-        unsafe { *TRACER.get() = tracer };
-        cpython::install::<Hooks>(py)?;
-    }
-    if job.memory {
-        // After the tracer's own set-up (it may import modules), right before the program.
-        // SAFETY: GIL held. Until `tr` goes, only C code and modules already imported run, so no
-        // event callback borrows TRACER meanwhile.
-        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
-            memory::log_pymalloc(tr.writer_mut(), "start");
-            memory::install(py, tr.writer_mut());
-        }
-    }
-    start_clock();
-    let result = match (&job.target, code) {
-        (Target::Module { name }, _) => runpy.call_method1("_run_module_as_main", (name, true)).map(drop),
-        (_, Some(code)) => code.and_then(|c| builtins.call_method1("exec", (c, &globals)).map(drop)),
-        _ => unreachable!("scripts and code are compiled above"),
+/// As `python -m`: parent packages are imported to find the module (before tracing).
+fn module_exists(py: Python<'_>, name: &str) -> bool {
+    py.import("importlib.util")
+        .and_then(|u| u.call_method1("find_spec", (name,)))
+        .map(|s| !s.is_none())
+        .unwrap_or(false)
+}
+
+/// Runs the program; an uncaught exception ends it as the interpreter would end it.
+fn run_program(
+    py: Python<'_>,
+    target: &Target,
+    code: Option<PyResult<Bound<'_, PyAny>>>,
+    globals: &Bound<'_, PyDict>,
+) -> PyResult<()> {
+    let result = match (target, code) {
+        (Target::Module { name }, _) => py
+            .import("runpy")?
+            .call_method1("_run_module_as_main", (name, true))
+            .map(drop),
+        (_, Some(code)) => code.and_then(|c| py.import("builtins")?.call_method1("exec", (c, globals)).map(drop)),
+        _ => unreachable!("scripts and code are compiled before they run"),
     };
     match result {
         Ok(()) => Ok(()),
@@ -223,7 +267,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
                 with_writer(|w| w.set_flag(FLAG_INTERRUPTED));
             }
             let (t, v, tb) = (e.get_type(py), e.value(py).clone(), e.traceback(py));
-            sys.getattr("excepthook")?.call1((t, v, tb))?;
+            py.import("sys")?.getattr("excepthook")?.call1((t, v, tb))?;
             Err(PySystemExit::new_err(1))
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::launcher;
+use crate::record::heap::HeapReport;
 use crate::record::job::{HeapPlan, Job, Target};
 use crate::record::{Ended, Record};
 use crate::report::build::{self, Run};
@@ -208,31 +209,7 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
 
 fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Option<HeapPlan>) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    if let Some(t) = args.timeout {
-        if !(t > 0.0 && t.is_finite()) {
-            return Err(Error::BadTimeout(t));
-        }
-    }
-    for p in &args.include {
-        if let Err(e) = globset::Glob::new(p) {
-            return Err(Error::BadPattern(p.clone(), e.kind().to_string()));
-        }
-    }
-    let mut rest = args.argv.clone();
-    rest.extend(program_args);
-    let (target, program, argv) = if let Some(m) = &args.module {
-        (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
-    } else if let Some(c) = &args.code {
-        check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
-        (Target::Code { code: c.clone() }, "-c".to_string(), rest)
-    } else if let Some((script, more)) = rest.split_first() {
-        check_script(py, script)?;
-        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
-    } else {
-        return Err(Error::Usage(
-            "nothing to run: give a script, `-m MODULE` or `-c CODE`".into(),
-        ));
-    };
+    let (target, program, argv) = target(py, &args, program_args)?;
     // Open the JSON file before the run, so a bad path costs nothing.
     let json_file = match &args.json {
         Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
@@ -287,35 +264,11 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         },
     );
     if let Some(plan) = &heap {
-        let found = fin.capture.records.iter().find_map(|r| match r {
-            Record::Heap { census } => Some(census.clone()),
+        let census = fin.capture.records.iter().find_map(|r| match r {
+            Record::Heap { census } => Some(census),
             _ => None,
         });
-        let Some(h) = found else {
-            let at = plan
-                .at
-                .as_ref()
-                .map(|(f, l)| format!("{f}:{l}"))
-                .unwrap_or_else(|| "exit".into());
-            return Err(Error::NeverReached {
-                at,
-                how: rep.outcome.description.clone(),
-            });
-        };
-        // As with `run`, the report goes to stderr: the program's stdout stays its own.
-        let mut out = anstream::stderr();
-        if !args.quiet {
-            let _ = out.write_all(Terminal::top(args.top).render(&h).as_bytes());
-        }
-        if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-            f.write_all(Json.render(&h).as_bytes())
-                .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
-        }
-        return Ok(match fin.ended {
-            Ended::Exited(c) => c,
-            Ended::Signalled(s) => 128 + s,
-            Ended::TimedOut(_) => 124,
-        });
+        return heap_report(census, plan, &rep.outcome.description, &args, json_file, fin.ended);
     }
     if !args.quiet {
         let text = Terminal::top(args.top).render(&rep);
@@ -327,9 +280,74 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         f.write_all(Json.render(&rep).as_bytes())
             .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
     }
-    Ok(match fin.ended {
+    Ok(exit_code(fin.ended))
+}
+
+/// The exit code python would have given: its own, 128 + the signal, or 124 for a timeout.
+fn exit_code(ended: Ended) -> i32 {
+    match ended {
         Ended::Exited(c) => c,
         Ended::Signalled(s) => 128 + s,
         Ended::TimedOut(_) => 124,
+    }
+}
+
+/// `refscope heap`: the census, or why there is none.
+fn heap_report(
+    census: Option<&HeapReport>,
+    plan: &HeapPlan,
+    how: &str,
+    args: &RunArgs,
+    json_file: Option<std::fs::File>,
+    ended: Ended,
+) -> Result<i32, Error> {
+    let Some(h) = census else {
+        let at = plan
+            .at
+            .as_ref()
+            .map(|(f, l)| format!("{f}:{l}"))
+            .unwrap_or_else(|| "exit".into());
+        return Err(Error::NeverReached {
+            at,
+            how: how.to_string(),
+        });
+    };
+    // As with `run`, the report goes to stderr: the program's stdout stays its own.
+    if !args.quiet {
+        let _ = anstream::stderr().write_all(Terminal::top(args.top).render(h).as_bytes());
+    }
+    if let (Some(mut f), Some(p)) = (json_file, &args.json) {
+        f.write_all(Json.render(h).as_bytes())
+            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    }
+    Ok(exit_code(ended))
+}
+
+/// Checks the options and the program, and says what to run: (target, as shown, its arguments).
+fn target(py: Python<'_>, args: &RunArgs, program_args: Vec<String>) -> Result<(Target, String, Vec<String>), Error> {
+    if let Some(t) = args.timeout {
+        if !(t > 0.0 && t.is_finite()) {
+            return Err(Error::BadTimeout(t));
+        }
+    }
+    for p in &args.include {
+        if let Err(e) = globset::Glob::new(p) {
+            return Err(Error::BadPattern(p.clone(), e.kind().to_string()));
+        }
+    }
+    let mut rest = args.argv.clone();
+    rest.extend(program_args);
+    Ok(if let Some(m) = &args.module {
+        (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
+    } else if let Some(c) = &args.code {
+        check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
+        (Target::Code { code: c.clone() }, "-c".to_string(), rest)
+    } else if let Some((script, more)) = rest.split_first() {
+        check_script(py, script)?;
+        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
+    } else {
+        return Err(Error::Usage(
+            "nothing to run: give a script, `-m MODULE` or `-c CODE`".into(),
+        ));
     })
 }

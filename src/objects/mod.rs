@@ -625,7 +625,7 @@ pub fn measure(
     top: usize,
     retained: bool,
 ) -> PyResult<crate::record::size::SizeReport> {
-    use crate::record::size::{Part, SizeReport, TypeRow, SCHEMA, SCHEMA_VERSION};
+    use crate::record::size::{SizeReport, SCHEMA, SCHEMA_VERSION};
     let version = py
         .import("platform")
         .and_then(|p| p.call_method0("python_version")?.extract())
@@ -653,15 +653,40 @@ pub fn measure(
     }
     let g = Graph::build(py, obj, include_shared)?;
     let kept = g.retained();
-    // The graph's objects are alive: reachable from `obj`, which the caller holds.
-    let name = |o: *mut ffi::PyObject| {
-        // SAFETY: GIL held, `o` a node of the graph (see above).
-        unsafe { Bound::from_borrowed_ptr(py, o) }
-            .get_type()
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    };
+    let (by_type, deep, retained, retained_objects) = type_rows(py, &g, &kept);
+    let largest = largest(py, &g, top);
+    Ok(SizeReport {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        refscope_version: env!("CARGO_PKG_VERSION").into(),
+        python: version,
+        what: what.into(),
+        type_name,
+        shallow: g.nodes[0].size,
+        deep,
+        retained: Some(retained),
+        objects: g.nodes.len() as u64,
+        retained_objects: Some(retained_objects),
+        include_shared,
+        by_type,
+        largest,
+    })
+}
+
+/// The type name of a node of `g`.
+fn type_name(py: Python<'_>, o: *mut ffi::PyObject) -> String {
+    // SAFETY: GIL held; `o` is a node of a graph, alive: reachable from the measured object,
+    // which the caller holds.
+    unsafe { Bound::from_borrowed_ptr(py, o) }
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// Deep bytes, retained bytes and objects, by type (largest first), and in all.
+fn type_rows(py: Python<'_>, g: &Graph, kept: &[bool]) -> (Vec<crate::record::size::TypeRow>, u64, u64, u64) {
+    use crate::record::size::TypeRow;
     // Rows by type; consecutive nodes are often of one type, so the last row is kept at hand.
     let mut rows: Vec<TypeRow> = Vec::new();
     let mut row_of: FxHashMap<usize, usize> = FxHashMap::default();
@@ -669,12 +694,12 @@ pub fn measure(
     let (mut deep, mut retained, mut retained_objects) = (0, 0, 0);
     for (i, n) in g.nodes.iter().enumerate() {
         deep += n.size;
-        // SAFETY: a node of the graph, alive (see above).
+        // SAFETY: GIL held; a node of the graph, alive while the caller holds the measured object.
         let tp = unsafe { ffi::Py_TYPE(n.addr) } as usize;
         if tp != last.0 || rows.is_empty() {
             let at = *row_of.entry(tp).or_insert_with(|| {
                 rows.push(TypeRow {
-                    type_name: name(n.addr),
+                    type_name: type_name(py, n.addr),
                     count: 0,
                     bytes: 0,
                     retained_bytes: 0,
@@ -692,8 +717,12 @@ pub fn measure(
             row.retained_bytes += n.size;
         }
     }
-    let mut by_type = rows;
-    by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
+    rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
+    (rows, deep, retained, retained_objects)
+}
+
+/// The `top` largest objects inside the measured one (itself left out), with where they hang.
+fn largest(py: Python<'_>, g: &Graph, top: usize) -> Vec<crate::record::size::Part> {
     let mut order: Vec<usize> = if top == 0 {
         Vec::new()
     } else {
@@ -705,7 +734,7 @@ pub fn measure(
         order.truncate(top);
     }
     order.sort_by(by_size);
-    let largest = order
+    order
         .into_iter()
         .take(top)
         .map(|i| {
@@ -713,33 +742,17 @@ pub fn measure(
             let mut at = i;
             while g.nodes[at].parent != u32::MAX {
                 let p = g.nodes[at].parent as usize;
-                // SAFETY: GIL held, a node of the graph, alive (see above).
+                // SAFETY: GIL held; a node of the graph, alive while the caller holds the measured object.
                 let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[p].addr) };
                 hops.push(find::label(py, &parent, g.nodes[at].addr));
                 at = p;
             }
             hops.reverse();
-            Part {
+            crate::record::size::Part {
                 path: format!("obj{}", hops.concat()),
-                type_name: name(g.nodes[i].addr),
+                type_name: type_name(py, g.nodes[i].addr),
                 shallow: g.nodes[i].size,
             }
         })
-        .collect();
-    Ok(SizeReport {
-        schema: SCHEMA.into(),
-        schema_version: SCHEMA_VERSION,
-        refscope_version: env!("CARGO_PKG_VERSION").into(),
-        python: version,
-        what: what.into(),
-        type_name,
-        shallow: g.nodes[0].size,
-        deep,
-        retained: Some(retained),
-        objects: g.nodes.len() as u64,
-        retained_objects: Some(retained_objects),
-        include_shared,
-        by_type,
-        largest,
-    })
+        .collect()
 }
