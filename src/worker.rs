@@ -42,7 +42,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let bootstrap = cpython::current_code(py);
     let (mut tracer, explain) = match job.explain.clone() {
         Some(plan) => (None, Some((out, filter, plan))),
-        None => (Some(tracer(&job, out, filter, bootstrap.as_ref())), None),
+        None => (Some(tracer(py, &job, out, filter, bootstrap.as_ref())?), None),
     };
     py.import("atexit")?
         .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
@@ -74,8 +74,17 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         }
         None => {
             // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
-            unsafe { *TRACER.get() = tracer };
-            cpython::install::<Hooks>(py)?;
+            let tr = unsafe { TRACER.get() };
+            *tr = tracer;
+            if let Err(e) = cpython::install::<Hooks>(py) {
+                // The program runs all the same; the report says nothing was measured, and why.
+                if let Some(t) = tr.as_mut() {
+                    t.writer_mut().log(&Record::Lost {
+                        slot: crate::record::NO_SLOT,
+                        reason: e.value(py).to_string(),
+                    });
+                }
+            }
         }
     }
     if job.memory {
@@ -173,8 +182,10 @@ fn filter(py: Python<'_>, job: &Job, roots: Vec<PathBuf>) -> PyResult<Filter> {
 }
 
 /// The time tracer, with `refscope heap`'s census plan and refscope's bootstrap left untraced.
-fn tracer(job: &Job, out: Writer, filter: Filter, bootstrap: Option<&Py<PyAny>>) -> Tracer {
-    let mut tracer = Tracer::new(out, filter);
+fn tracer(py: Python<'_>, job: &Job, out: Writer, filter: Filter, bootstrap: Option<&Py<PyAny>>) -> PyResult<Tracer> {
+    let mark = cpython::CodeMark::reserve(py)
+        .ok_or_else(|| PyRuntimeError::new_err("every code-object extra slot is taken by other tools"))?;
+    let mut tracer = Tracer::new(out, filter, mark);
     if let Some(HeapPlan { at: None, top }) = &job.heap {
         // SAFETY: the worker runs with the GIL held.
         unsafe { *EXIT_CENSUS.get() = Some(*top) };
@@ -190,7 +201,7 @@ fn tracer(job: &Job, out: Writer, filter: Filter, bootstrap: Option<&Py<PyAny>>)
     if let Some(code) = bootstrap {
         tracer.ignore_code(code.as_ptr());
     }
-    tracer
+    Ok(tracer)
 }
 
 /// The program's code object (None for `-m`, which runpy finds); `-c` source for tracebacks.
@@ -200,6 +211,13 @@ fn compile_target<'py>(
     globals: &Bound<'py, PyDict>,
 ) -> PyResult<Option<PyResult<Bound<'py, PyAny>>>> {
     let builtins = py.import("builtins")?;
+    if !matches!(job.target, Target::Code { .. }) {
+        // Python 3.13 keeps `-c` source for tracebacks under `<string>`: that is the bootstrap's,
+        // which a program's own `<string>` code (pdb.run, exec) must not show.
+        if let Ok(cache) = py.import("linecache").and_then(|l| l.getattr("cache")) {
+            let _ = cache.call_method1("pop", ("<string>", py.None()));
+        }
+    }
     Ok(match &job.target {
         Target::Script { path } => {
             let source =
@@ -305,7 +323,7 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         crate::explain::finish(py);
         return Ok(());
     }
-    cpython::uninstall(py);
+    let handover = cpython::uninstall(py);
     // SAFETY: atexit handlers run with the GIL held, and the tracer is uninstalled: nothing else
     // borrows TRACER or EXIT_CENSUS.
     let (tr, census_top) = unsafe { (TRACER.get().take(), EXIT_CENSUS.get().take()) };
@@ -316,7 +334,12 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         let (filter, out) = tr.parts();
         census(py, filter, out, "exit", top);
     }
-    with_thread(t, |ts| tr.close_all(ts, t));
+    if handover == cpython::Handover::Replaced {
+        // Frames still open when the hook was taken are charged up to the last event seen.
+        with_thread(t, |ts| tr.lost(ts, LOST_HOOK));
+    } else {
+        with_thread(t, |ts| tr.close_all(ts, t));
+    }
     memory::finish(py, tr.writer_mut());
     let h = tr.writer().header();
     h.end_ticks.store(t, Ordering::Relaxed);
@@ -335,6 +358,10 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
     }
     Ok(())
 }
+
+/// Why refscope stopped measuring when another tool took the trace hook.
+const LOST_HOOK: &str = "another tool set its own trace function with PyEval_SetTrace (as coverage's C tracer does), \
+which replaces refscope's on Python 3.9 to 3.11; nothing after this line was measured on the main thread";
 
 /// A forked child must not write into its parent's capture.
 #[pyfunction]
@@ -363,6 +390,11 @@ impl cpython::Events for Hooks {
     #[inline(always)]
     fn line(key: usize, code: impl FnOnce() -> *mut pyo3::ffi::PyObject, line: u32, t: u64) -> bool {
         tracer::on_line(key, code, line, t)
+    }
+
+    #[inline(always)]
+    fn traced(code: *mut pyo3::ffi::PyObject) -> bool {
+        tracer::on_traced(code)
     }
 
     #[inline(always)]

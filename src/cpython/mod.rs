@@ -33,6 +33,9 @@ pub trait Events: 'static {
     /// A line starts in frame `key`; `code` is asked only for a frame not seen starting.
     /// False: the frame is not traced.
     fn line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32, t: u64) -> bool;
+    /// Whether `code` is traced (registering it on first sight).
+    #[cfg_attr(not(Py_3_12), allow(dead_code))]
+    fn traced(code: *mut ffi::PyObject) -> bool;
     /// Frame `key` returns, yields or unwinds; `code` is asked only when `key` is not the
     /// innermost traced frame.
     fn end(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, t: u64) -> Leave;
@@ -70,8 +73,18 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
     backend::install::<E>(py)
 }
 
-/// Stops delivering events; safe to call twice.
-pub fn uninstall(py: Python<'_>) {
+/// What `uninstall` found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Handover {
+    /// refscope's hook was in place to the end.
+    Kept,
+    /// Another tool had set its own trace hook on this thread (3.9–3.11 have one per thread):
+    /// events stopped reaching refscope at that point.
+    Replaced,
+}
+
+/// Stops delivering events, and leaves the program's own tracers running; safe to call twice.
+pub fn uninstall(py: Python<'_>) -> Handover {
     backend::uninstall(py)
 }
 
@@ -246,5 +259,52 @@ pub unsafe fn ascii_sizeof(o: *mut ffi::PyObject, ascii_base: u64) -> Option<u64
             return None;
         }
         Some(ascii_base + ffi::PyUnicode_GET_LENGTH(o) as u64 + 1)
+    }
+}
+
+/// A mark refscope keeps on each code object it has seen (the code object's "extra" slot, PEP 523),
+/// so a verdict dies with its code object: an address CPython reuses for a new code object
+/// starts unmarked.
+#[derive(Clone, Copy)]
+pub struct CodeMark(ffi::Py_ssize_t);
+
+impl CodeMark {
+    /// Reserves the slot; None when every one of CPython's 255 is taken.
+    pub fn reserve(_py: Python<'_>) -> Option<CodeMark> {
+        /// Marks are plain numbers: nothing to free with the code object.
+        unsafe extern "C" fn keep(_: *mut std::ffi::c_void) {}
+        // SAFETY: the GIL is held (a `Python` token).
+        let i = unsafe { ffi::PyUnstable_Eval_RequestCodeExtraIndex(keep) };
+        (i >= 0).then_some(CodeMark(i))
+    }
+
+    /// The mark on `code`: 0 when it has none.
+    ///
+    /// # Safety
+    /// GIL held; `code` is a live code object.
+    #[inline(always)]
+    pub unsafe fn get(self, code: *mut ffi::PyObject) -> usize {
+        let mut v: *mut std::ffi::c_void = std::ptr::null_mut();
+        // SAFETY: as the caller promises; the index was reserved. Without a mark `v` stays null.
+        if unsafe { ffi::PyUnstable_Code_GetExtra(code, self.0, &mut v) } != 0 {
+            // SAFETY: GIL held; the call set an error.
+            unsafe { ffi::PyErr_Clear() };
+            return 0;
+        }
+        v as usize
+    }
+
+    /// Marks `code` with `v` (not 0); false when CPython could not store it.
+    ///
+    /// # Safety
+    /// GIL held; `code` is a live code object.
+    pub unsafe fn set(self, code: *mut ffi::PyObject, v: usize) -> bool {
+        // SAFETY: as the caller promises; the index was reserved.
+        let ok = unsafe { ffi::PyUnstable_Code_SetExtra(code, self.0, v as *mut std::ffi::c_void) } == 0;
+        if !ok {
+            // SAFETY: GIL held; the call set an error.
+            unsafe { ffi::PyErr_Clear() };
+        }
+        ok
     }
 }

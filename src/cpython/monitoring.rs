@@ -18,6 +18,8 @@ struct Monitor {
     events: Vec<i32>,
     /// Where a generator resumed: (code, instruction offset) → line.
     resume_lines: FxHashMap<(usize, i32), u32>,
+    /// Backward jumps that stay on one line: (code, offset of the jump) → that line.
+    loop_lines: FxHashMap<(usize, i32), Option<u32>>,
 }
 
 static MONITOR: GilCell<Option<Monitor>> = GilCell::new(None);
@@ -96,6 +98,38 @@ unsafe extern "C" fn on_line<E: Events>(_s: *mut ffi::PyObject, args: Args, _n: 
 ///
 /// # Safety
 /// Inside a PY_START, PY_RESUME or PY_THROW callback, with its `args`.
+/// `sys.settrace` reports a line event on every backward jump, even one that stays on its line
+/// (`while k: k -= 1`, a comprehension, a generator expression); LINE does not. So a backward jump
+/// within one line counts as a line event, and every other jump is disabled where it stands.
+unsafe extern "C" fn on_jump<E: Events>(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
+    let t = clock::ticks();
+    let _pause = Pause::new();
+    // SAFETY: JUMP callbacks get (code, instruction offset, destination offset), with the GIL
+    // held; no other borrow of MONITOR is live in a callback.
+    unsafe {
+        forget_arg::<E>(args);
+        E::not_the_programs(*args.add(2) as *mut std::ffi::c_void);
+        let code = *args;
+        let from = ffi::PyLong_AsLong(*args.add(1)) as i32;
+        let to = ffi::PyLong_AsLong(*args.add(2)) as i32;
+        if to > from || !E::traced(code) {
+            return answer(false);
+        }
+        let Some(m) = MONITOR.get().as_mut() else {
+            return none();
+        };
+        let line = *m.loop_lines.entry((code as usize, from)).or_insert_with(|| {
+            let at = |off| ffi::PyCode_Addr2Line(code as *mut ffi::PyCodeObject, off);
+            let line = at(to);
+            (line >= 0 && line == at(from)).then_some(line as u32)
+        });
+        match line {
+            Some(line) => answer(E::line(code as usize, || code, line, t)),
+            None => answer(false),
+        }
+    }
+}
+
 unsafe fn enter<E: Events>(args: Args, resumed: bool) -> bool {
     let t = clock::ticks();
     let _pause = Pause::new();
@@ -211,17 +245,24 @@ fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyRes
 
 pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
     let mon = py.import("sys")?.getattr("monitoring")?;
-    let tool = (2..=4)
+    // The ids PEP 669 names for nobody first; the profiler's (cProfile takes it on 3.12+) last;
+    // the debugger's and coverage's never.
+    let tool = [4, 3, 2]
+        .into_iter()
         .find(|id| {
             mon.call_method1("get_tool", (*id,))
                 .map(|t| t.is_none())
                 .unwrap_or(false)
         })
-        .ok_or_else(|| PyRuntimeError::new_err("sys.monitoring tool ids 2 to 4 are all in use by other tools"))?;
+        .ok_or_else(|| {
+            PyRuntimeError::new_err(
+                "sys.monitoring tool ids 2, 3 and 4 were all taken by other tools before the program started",
+            )
+        })?;
     mon.call_method1("use_tool_id", (tool, "refscope"))?;
     let ev = mon.getattr("events")?;
     let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };
-    let table: [(&str, &'static std::ffi::CStr, Callback); 7] = [
+    let table: [(&str, &'static std::ffi::CStr, Callback); 8] = [
         ("PY_START", c"refscope_start", on_start::<E>),
         ("PY_RESUME", c"refscope_resume", on_resume::<E>),
         ("PY_THROW", c"refscope_throw", on_throw::<E>),
@@ -229,6 +270,7 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
         ("PY_YIELD", c"refscope_yield", on_leave::<E>),
         ("PY_UNWIND", c"refscope_unwind", on_unwind::<E>),
         ("LINE", c"refscope_line", on_line::<E>),
+        ("JUMP", c"refscope_jump", on_jump::<E>),
     ];
     let mut mask = 0;
     let mut events = Vec::new();
@@ -246,16 +288,17 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
             disable,
             events,
             resume_lines: FxHashMap::default(),
+            loop_lines: FxHashMap::default(),
         })
     };
     mon.call_method1("set_events", (tool, mask))?;
     Ok(())
 }
 
-pub fn uninstall(py: Python<'_>) {
+pub fn uninstall(py: Python<'_>) -> super::Handover {
     // SAFETY: GIL held (a `Python` token), outside any callback.
     let Some(m) = (unsafe { MONITOR.get() }).take() else {
-        return;
+        return super::Handover::Kept;
     };
     if let Ok(mon) = py.import("sys").and_then(|s| s.getattr("monitoring")) {
         let _ = mon.call_method1("set_events", (m.tool, 0));
@@ -264,4 +307,5 @@ pub fn uninstall(py: Python<'_>) {
         }
         let _ = mon.call_method1("free_tool_id", (m.tool,));
     }
+    super::Handover::Kept
 }

@@ -78,6 +78,8 @@ pub enum Record {
     Step { step: explain::Step },
     /// `refscope explain`: the limits in force (logged again when the step cap stopped the program).
     ExplainLimits { limits: explain::Limits },
+    /// Measuring stopped on a thread at this line (NO_SLOT: before any line), and why.
+    Lost { slot: u32, reason: String },
     /// The Python allocator's own statistics, and the process's resident memory, at a moment.
     Pymalloc {
         when: String,

@@ -56,6 +56,16 @@ pub struct Outcome {
     pub description: String,
     /// The line the program was running last (for a partial run: where it stopped).
     pub last_line: Option<Location>,
+    /// Set when refscope stopped measuring before the program ended (the run is then partial).
+    pub unmeasured: Option<Unmeasured>,
+}
+
+/// From where refscope could not measure, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Unmeasured {
+    /// The last line measured (None: before any line of yours).
+    pub after: Option<Location>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -171,6 +181,7 @@ pub(crate) mod sample {
                     file: "fib.py".into(),
                     line: 4,
                 }),
+                unmeasured: None,
             },
             wall_ns: 12_000_000,
             line_events: 54_730,

@@ -11,7 +11,7 @@ mod filter;
 pub use filter::Filter;
 
 use crate::capture::Writer;
-use crate::cpython::{self, GilCell, Leave};
+use crate::cpython::{self, CodeMark, GilCell, Leave};
 use crate::record::{Record, NO_SLOT, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
 use crate::{clock, site};
 use pyo3::ffi;
@@ -33,6 +33,7 @@ pub fn with_thread<R>(t_enter: u64, f: impl FnOnce(&mut ThreadState) -> R) -> R 
         // SAFETY: thread-local, and callbacks never re-enter on one thread (CPython disables
         // tracing while a tracing callback runs).
         let ts = unsafe { &mut *c.get() };
+        ts.last = t_enter;
         let r = f(ts);
         site::set_line(ts.top_line());
         ts.overhead += clock::ticks().wrapping_sub(t_enter);
@@ -73,6 +74,8 @@ pub struct ThreadState {
     active: Vec<u32>,
     /// Ticks spent inside this thread's callbacks so far.
     overhead: u64,
+    /// When the last event of this thread arrived.
+    last: u64,
 }
 
 impl ThreadState {
@@ -81,6 +84,7 @@ impl ThreadState {
             stack: Vec::new(),
             active: Vec::new(),
             overhead: 0,
+            last: 0,
         }
     }
 
@@ -115,11 +119,9 @@ impl ThreadState {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Entry {
-    Untraced,
-    Traced(u32),
-}
+/// A code object's mark (`cpython::CodeMark`): none yet, not traced, or traced as `codes[m - 2]`.
+const UNMARKED: usize = 0;
+const UNTRACED: usize = 1;
 
 pub struct Code {
     file: u32,
@@ -144,8 +146,9 @@ pub struct Tracer {
     out: Writer,
     counters: *mut u64,
     filter: Filter,
-    entries: FxHashMap<usize, Entry>,
-    /// Strong references: a code object we saw is never freed, so its address is never reused.
+    mark: CodeMark,
+    /// Strong references: a traced code object is never freed, so state kept by its address in
+    /// the backends (a generator's bytecode, resume lines) stays its own.
     held: Vec<*mut ffi::PyObject>,
     codes: Vec<Code>,
     files: FxHashMap<String, Option<u32>>,
@@ -157,14 +160,14 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    pub fn new(out: Writer, filter: Filter) -> Tracer {
+    pub fn new(out: Writer, filter: Filter, mark: CodeMark) -> Tracer {
         let mut out = out;
         let counters = out.counters();
         Tracer {
             out,
             counters,
             filter,
-            entries: FxHashMap::default(),
+            mark,
             held: Vec::new(),
             codes: Vec::new(),
             files: FxHashMap::default(),
@@ -194,7 +197,8 @@ impl Tracer {
 
     /// Marks a code object as never traced (refscope's own bootstrap).
     pub fn ignore_code(&mut self, code: *mut ffi::PyObject) {
-        self.entries.insert(code as usize, Entry::Untraced);
+        // SAFETY: the worker calls this with the GIL held, on its live bootstrap code.
+        unsafe { self.mark.set(code, UNTRACED) };
     }
 
     /// The index of a traced code object, registering it on first sight.
@@ -203,11 +207,11 @@ impl Tracer {
     /// GIL held; `code` is a live code object.
     #[inline(always)]
     pub unsafe fn code(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
-        match self.entries.get(&(code as usize)) {
-            Some(Entry::Traced(i)) => Some(*i),
-            Some(Entry::Untraced) => None,
-            // SAFETY: the caller's promise is `register`'s.
-            None => unsafe { self.register(code) },
+        // SAFETY: the caller's promise is `get`'s and `register`'s.
+        match unsafe { self.mark.get(code) } {
+            UNMARKED => unsafe { self.register(code) },
+            UNTRACED => None,
+            m => Some((m - 2) as u32),
         }
     }
 
@@ -269,7 +273,8 @@ impl Tracer {
             }
         };
         let Some(file) = file else {
-            self.entries.insert(code as usize, Entry::Untraced);
+            // SAFETY: GIL held, `code` live (the caller's promise).
+            unsafe { self.mark.set(code, UNTRACED) };
             return None;
         };
         let name = text(attr(c"co_name"));
@@ -286,7 +291,8 @@ impl Tracer {
                 line: first_line,
             })
         {
-            self.entries.insert(code as usize, Entry::Untraced);
+            // SAFETY: GIL held, `code` live (the caller's promise).
+            unsafe { self.mark.set(code, UNTRACED) };
             return None;
         }
         // SAFETY: GIL held, `code` live; the reference is kept for the life of the process.
@@ -300,7 +306,8 @@ impl Tracer {
             first_line,
             generator,
         });
-        self.entries.insert(code as usize, Entry::Traced(index));
+        // SAFETY: GIL held, `code` live (the caller's promise).
+        unsafe { self.mark.set(code, index as usize + 2) };
         Some(index)
     }
 
@@ -463,6 +470,18 @@ impl Tracer {
         Some(code)
     }
 
+    /// Events stopped reaching this thread: says from which line, and charges the frames still
+    /// open up to the last event seen.
+    pub fn lost(&mut self, ts: &mut ThreadState, reason: &str) {
+        let slot = ts.top_line();
+        self.out.log(&Record::Lost {
+            slot,
+            reason: reason.to_string(),
+        });
+        let last = ts.last;
+        self.close_all(ts, last);
+    }
+
     /// Charges every frame still open on this thread up to `t` (the program is ending).
     pub fn close_all(&mut self, ts: &mut ThreadState, t: u64) {
         while let Some(key) = ts.top_key() {
@@ -516,6 +535,16 @@ pub fn on_line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32,
         return true;
     };
     with_thread(t, |ts| tr.line(ts, key, code, line, t))
+}
+
+/// Whether `code` is traced (see `cpython::Events::traced`).
+#[inline(always)]
+pub fn on_traced(code: *mut ffi::PyObject) -> bool {
+    // SAFETY: event callbacks run with the GIL held and never re-enter; `code` is the event's.
+    match (unsafe { TRACER.get() }).as_mut() {
+        Some(tr) => unsafe { tr.code(code) }.is_some(),
+        None => true,
+    }
 }
 
 /// A frame returns, yields or unwinds (see `cpython::Events::end`).

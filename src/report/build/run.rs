@@ -210,7 +210,7 @@ fn wall_ns(cap: &Capture, run: &Run) -> u64 {
 }
 
 /// How the program ended, in words, and whether the figures are partial.
-fn outcome(cap: &Capture, run: &Run, wall_ns: u64, last_line: Option<Location>) -> Outcome {
+fn outcome(cap: &Capture, run: &Run, ix: &Index, wall_ns: u64, last_line: Option<Location>) -> Outcome {
     let finished = cap.flags & FLAG_FINISHED != 0;
     let secs = wall_ns as f64 / 1e9;
     let (status, exit_code, signal, partial, description) = match run.ended {
@@ -250,11 +250,22 @@ fn outcome(cap: &Capture, run: &Run, wall_ns: u64, last_line: Option<Location>) 
             format!("the program ran past the {t} s timeout and was stopped"),
         ),
     };
+    let unmeasured = cap.records.iter().find_map(|r| match r {
+        Record::Lost { slot, reason } => Some(Unmeasured {
+            after: ix.lines.get(slot).map(|(f, l)| Location {
+                file: ix.file(*f, run.cwd),
+                line: *l,
+            }),
+            reason: reason.clone(),
+        }),
+        _ => None,
+    });
     Outcome {
         status: status.to_string(),
         exit_code,
         signal,
-        partial,
+        partial: partial || unmeasured.is_some(),
+        unmeasured,
         truncated: cap.flags & FLAG_TRUNCATED != 0,
         description,
         last_line,
@@ -270,7 +281,7 @@ pub fn run(cap: &Capture, run: &Run) -> Report {
         file: ix.file(*f, run.cwd),
         line: *l,
     });
-    let outcome = outcome(cap, run, wall_ns, last_line);
+    let outcome = outcome(cap, run, &ix, wall_ns, last_line);
     let location = |slot: u32| {
         let (f, l) = ix.lines.get(&slot)?;
         let rep = file_reports.iter().find(|r| Some(&r.path) == ix.files.get(f))?;

@@ -183,7 +183,18 @@ fn hottest(o: &mut String, r: &Report, wall: u64, top: usize) {
 
 fn outcome(o: &mut String, r: &Report) {
     let oc = &r.outcome;
-    if oc.partial {
+    if let Some(u) = &oc.unmeasured {
+        let after = u
+            .after
+            .as_ref()
+            .map(|l| format!(" after {}:{}", l.file, l.line))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "{BAD}PARTIAL{BAD:#} {}, but refscope stopped measuring{after}: {}.",
+            oc.description, u.reason
+        );
+    } else if oc.partial {
         let at = oc
             .last_line
             .as_ref()
