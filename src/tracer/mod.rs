@@ -207,8 +207,9 @@ impl Tracer {
     /// GIL held; `code` is a live code object.
     #[inline(always)]
     pub unsafe fn code(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
-        // SAFETY: the caller's promise is `get`'s and `register`'s.
+        // SAFETY: the caller's promise is `get`'s.
         match unsafe { self.mark.get(code) } {
+            // SAFETY: the caller's promise is `register`'s.
             UNMARKED => unsafe { self.register(code) },
             UNTRACED => None,
             m => Some((m - 2) as u32),
@@ -542,6 +543,7 @@ pub fn on_line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32,
 pub fn on_traced(code: *mut ffi::PyObject) -> bool {
     // SAFETY: event callbacks run with the GIL held and never re-enter; `code` is the event's.
     match (unsafe { TRACER.get() }).as_mut() {
+        // SAFETY: as above: GIL held, `code` live.
         Some(tr) => unsafe { tr.code(code) }.is_some(),
         None => true,
     }
