@@ -56,7 +56,9 @@ def run(
     stdin: str | None = None,
     cwd: os.PathLike | None = None,
     timeout: float = SUBPROCESS_TIMEOUT,
+    env: dict | None = None,
 ) -> Result:
+    """ARGV in `environment()`, updated with ENV (cwd: tests/scripts by default)."""
     args = [str(a) for a in argv]
     p = subprocess.run(
         args,
@@ -65,7 +67,7 @@ def run(
         text=True,
         errors="replace",
         cwd=str(cwd if cwd is not None else SCRIPTS),
-        env=environment(),
+        env={**environment(), **(env or {})},
         timeout=timeout,
     )
     return Result(args, p.returncode, p.stdout, p.stderr)

@@ -21,25 +21,28 @@ counts: collections.Counter = collections.Counter()
 mine: dict = {}
 
 
-def ours(filename: str) -> bool:
+def ours(filename: str) -> str:
+    """The real path of `filename` if it is under ROOT, else ""."""
     v = mine.get(filename)
     if v is None:
-        v = mine[filename] = not filename.startswith("<") and os.path.realpath(filename).startswith(root + os.sep)
+        real = "" if filename.startswith("<") else os.path.realpath(filename)
+        v = mine[filename] = real if real.startswith(root + os.sep) else ""
     return v
 
 
 def trace(frame, event, arg):
-    if not ours(frame.f_code.co_filename):
+    path = ours(frame.f_code.co_filename)
+    if not path:
         return None
     if event == "line":
-        counts[f"{os.path.realpath(frame.f_code.co_filename)}:{frame.f_lineno}"] += 1
+        counts[path, frame.f_lineno] += 1
     return trace
 
 
 def save() -> None:
     sys.settrace(None)
     with open(out, "w") as f:
-        json.dump(counts, f)
+        json.dump({f"{path}:{line}": n for (path, line), n in counts.items()}, f)
 
 
 args = sys.argv[3:]
