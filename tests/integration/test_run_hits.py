@@ -92,3 +92,13 @@ def test_the_program_sees_the_trace_functions_it_would_see_without_refscope():
     ours = run([sys.executable, "-m", "refscope", "run", "-q", "-c", code])
     assert plain.returncode == 0, plain
     assert ours.stdout == plain.stdout == "None None\nTrue True\nNone None\n", ours
+
+
+def test_an_empty_program_runs_and_reports(tmp_path):
+    # 3.11+ report an empty module's one line event on line 0.
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    for args in ([empty], ["-c", ""]):
+        res, report = run_with_json(tmp_path, args)
+        assert res.returncode == 0 and res.stderr == "", res
+        assert report["outcome"]["status"] == "exited" and not report["outcome"]["partial"]

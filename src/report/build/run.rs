@@ -106,6 +106,16 @@ impl<'c> Index<'c> {
     }
 }
 
+/// Line `line` (1-based) of a file's source; empty for line 0, which an empty module reports on
+/// 3.11+.
+fn source_line(source: &[String], line: u32) -> String {
+    (line as usize)
+        .checked_sub(1)
+        .and_then(|i| source.get(i))
+        .cloned()
+        .unwrap_or_default()
+}
+
 fn counter(cap: &Capture, slot: u32) -> [u64; SLOT_WORDS] {
     cap.counters.get(slot as usize).copied().unwrap_or([0; SLOT_WORDS])
 }
@@ -145,7 +155,7 @@ fn files(cap: &Capture, run: &Run, ix: &Index) -> (Vec<FileReport>, u64) {
                 .unwrap_or_default();
             ls.sort_by_key(|l| l.line);
             for l in &mut ls {
-                l.source = source.get(l.line as usize - 1).cloned().unwrap_or_default();
+                l.source = source_line(&source, l.line);
             }
             FileReport {
                 display: display(&path, run.cwd),
@@ -290,7 +300,7 @@ pub fn run(cap: &Capture, run: &Run) -> Report {
                 file: rep.display.clone(),
                 line: *l,
             },
-            rep.source.get(*l as usize - 1).cloned().unwrap_or_default(),
+            source_line(&rep.source, *l),
         ))
     };
     let function = |slot: u32| {

@@ -87,7 +87,14 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
-                        blank(o, n, f.source.get(n as usize - 1).map(String::as_str).unwrap_or(""));
+                        blank(
+                            o,
+                            n,
+                            f.source
+                                .get((n as usize).saturating_sub(1))
+                                .map(String::as_str)
+                                .unwrap_or(""),
+                        );
                     }
                 } else if gap > 0 {
                     let _ = writeln!(o, "{DIM}{:>6}{DIM:#}", "⋮");
