@@ -376,9 +376,8 @@ impl Explainer {
                     .collect()
             } else {
                 let locals = cpython::frame_locals(fr).unwrap_or_else(|| PyDict::new(py).into_any());
-                // Before 3.13, a Python trace function makes CPython copy the locals into a
-                // dict the frame keeps: references that exist only because refscope is looking.
-                if !cfg!(Py_3_13) {
+                // References that exist only because refscope is looking.
+                if cpython::TRACE_KEEPS_LOCALS_COPY {
                     if let Ok(d) = locals.cast::<PyDict>() {
                         for (_, v) in d.iter() {
                             *locals_refs.entry(v.as_ptr() as usize).or_default() += 1;
