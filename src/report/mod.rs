@@ -7,6 +7,7 @@ mod build;
 pub mod explain;
 pub mod heap;
 pub mod memory;
+mod sentences;
 pub mod size;
 pub mod terminal;
 
