@@ -4,7 +4,6 @@
 
 use super::values;
 use crate::record::explain::{Change, Comparison};
-use pyo3::ffi;
 use pyo3::prelude::*;
 
 #[derive(Debug, PartialEq)]
@@ -121,7 +120,7 @@ fn builtin_deep(o: &Bound<'_, PyAny>, budget: &mut usize) -> bool {
         return false;
     }
     *budget -= 1;
-    if unsafe { ffi::PyType_GetFlags(ffi::Py_TYPE(o.as_ptr())) & ffi::Py_TPFLAGS_HEAPTYPE != 0 } {
+    if !values::is_builtin(o) {
         return false;
     }
     let py = o.py();

@@ -59,7 +59,9 @@ struct Explainer {
 
 static EXPLAINER: GilCell<Option<Explainer>> = GilCell::new(None);
 
+/// Whether the step tracer is installed. GIL held.
 pub fn active() -> bool {
+    // SAFETY: the caller holds the GIL, and the borrow ends within this expression.
     unsafe { EXPLAINER.get() }.is_some()
 }
 
@@ -86,6 +88,8 @@ pub fn install(
         .getattr("callbacks")?
         .call_method1("append", (gc_hook,))?;
     frees::start();
+    // SAFETY: `py` proves the GIL is held, and nothing else borrows the cell: tracing and the gc
+    // hook only start to see it once this statement is over.
     unsafe {
         *EXPLAINER.get() = Some(Explainer {
             out,
@@ -119,6 +123,8 @@ pub fn install(
 pub fn finish(py: Python<'_>) {
     let _ = py.import("sys").and_then(|s| s.call_method1("settrace", (py.None(),)));
     frees::stop();
+    // SAFETY: `py` proves the GIL is held; the trace function is gone, and `take` ends the borrow
+    // before anything can run Python code.
     if let Some(ex) = unsafe { EXPLAINER.get() }.take() {
         ex.out.set_flag(FLAG_FINISHED);
     }
@@ -126,6 +132,8 @@ pub fn finish(py: Python<'_>) {
 
 #[pyfunction]
 fn _explain_gc(phase: &str, info: &Bound<'_, PyDict>) {
+    // SAFETY: gc callbacks run with the GIL held, and never while `_explain_trace` borrows the
+    // explainer: it turns the collector off first.
     let Some(ex) = (unsafe { EXPLAINER.get() }).as_mut() else {
         return;
     };
@@ -149,10 +157,13 @@ fn _explain_gc(phase: &str, info: &Bound<'_, PyDict>) {
 #[pyfunction]
 fn _explain_trace(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let _ = arg;
-    let Some(ex) = (unsafe { EXPLAINER.get() }).as_mut() else {
-        return Ok(py.None());
-    };
-    let Some(file) = ex.user_file(&frame) else {
+    // SAFETY: a trace function runs with the GIL held and is never re-entered, and `user_file`
+    // only reads attributes (no allocation that could start a collection, whose callback borrows
+    // the cell); the borrow ends with it.
+    let Some(file) = (unsafe { EXPLAINER.get() })
+        .as_mut()
+        .and_then(|ex| ex.user_file(&frame))
+    else {
         return Ok(py.None());
     };
     if event == "call" && comprehension(&frame) {
@@ -166,12 +177,18 @@ fn _explain_trace(py: Python<'_>, frame: Bound<'_, PyAny>, event: &str, arg: Bou
     if enabled {
         gc.call_method0("disable")?;
     }
-    let result = ex.on_event(py, &frame, event, key, file);
+    // SAFETY: the GIL is held, the earlier borrow is over, and with the collector off no gc
+    // callback borrows the cell while this one lives.
+    let result = match unsafe { EXPLAINER.get() }.as_mut() {
+        Some(ex) => ex
+            .on_event(py, &frame, event, key, file)
+            .map(|()| ex.trace.as_ref().map(|t| t.clone_ref(py)).unwrap_or_else(|| py.None())),
+        None => Ok(py.None()),
+    };
     if enabled {
         gc.call_method0("enable")?;
     }
-    result?;
-    Ok(ex.trace.as_ref().map(|t| t.clone_ref(py)).unwrap_or_else(|| py.None()))
+    result
 }
 
 impl Explainer {
@@ -262,7 +279,7 @@ impl Explainer {
         if let Some(f) = self.files.get(&filename) {
             return *f;
         }
-        let id = self.filter.wants(&filename).then(|| self.files.len() as u32);
+        let id = self.filter.wants(&filename).then_some(self.files.len() as u32);
         if let Some(id) = id {
             self.out.log(&Record::File {
                 id,
@@ -369,6 +386,7 @@ impl Explainer {
             }
         }
         self.out.set_flag(FLAG_FINISHED);
+        // SAFETY: `_exit` only ends the process; what was measured is already in the shared capture.
         unsafe { libc::_exit(STEP_CAP_EXIT) };
     }
 }
