@@ -241,6 +241,11 @@ pub fn frame_locals<'py>(frame: &Bound<'py, PyAny>) -> Option<Bound<'py, PyAny>>
     }
 }
 
+/// Before 3.13, calling a Python trace function makes CPython copy the frame's locals into a dict
+/// the frame keeps (`PyFrame_FastToLocalsWithError`): references that exist only because a tracer
+/// looks. 3.13's `f_locals` is a view and copies nothing.
+pub const TRACE_KEEPS_LOCALS_COPY: bool = !cfg!(Py_3_13);
+
 /// `sys.getsizeof` of a compact ASCII str (the usual identifier or key) without calling
 /// `__sizeof__`: the header (`ascii_base`, `sys.getsizeof("") - 1`) plus its bytes and the NUL.
 /// None for other strings, and on 3.9–3.11 for one that carries a cached `wchar_t` copy.

@@ -3,8 +3,7 @@
 //! `__eq__` could do anything, and the program must behave as without refscope).
 
 use super::values;
-use crate::record::explain::Event;
-use pyo3::ffi;
+use crate::record::explain::{Change, Comparison};
 use pyo3::prelude::*;
 
 #[derive(Debug, PartialEq)]
@@ -121,7 +120,7 @@ fn builtin_deep(o: &Bound<'_, PyAny>, budget: &mut usize) -> bool {
         return false;
     }
     *budget -= 1;
-    if unsafe { ffi::PyType_GetFlags(ffi::Py_TYPE(o.as_ptr())) & ffi::Py_TPFLAGS_HEAPTYPE != 0 } {
+    if !values::is_builtin(o) {
         return false;
     }
     let py = o.py();
@@ -130,58 +129,35 @@ fn builtin_deep(o: &Bound<'_, PyAny>, budget: &mut usize) -> bool {
         .all(|(_, c)| builtin_deep(c, budget))
 }
 
-pub fn on_line(py: Python<'_>, frame: &Bound<'_, PyAny>, source: &str) -> Vec<Event> {
-    let _ = py;
+/// The comparisons of plain names on a line, answered before it runs.
+pub fn on_line(py: Python<'_>, frame: &Bound<'_, PyAny>, source: &str) -> Vec<Change> {
     let mut out = Vec::new();
     for p in pairs(source) {
         let (Some(a), Some(b)) = (lookup(frame, &p.left), lookup(frame, &p.right)) else {
             continue;
         };
-        let (l, r) = (&p.left, &p.right);
         let same = a.is(&b);
         let mut budget = 1000;
-        let eq = if builtin_deep(&a, &mut budget) && builtin_deep(&b, &mut budget) {
+        let equal = if builtin_deep(&a, &mut budget) && builtin_deep(&b, &mut budget) {
             a.eq(&b).ok()
         } else {
             None
         };
-        let ids = format!("ids {} and {}", a.as_ptr() as usize, b.as_ptr() as usize);
-        let text = match (same, eq) {
-            (true, _) => {
-                let why = values::shared_reason(
-                    py,
-                    &a,
-                    frame
-                        .getattr("f_code")
-                        .and_then(|c| c.getattr("co_consts"))
-                        .ok()
-                        .as_ref(),
-                )
-                .map(|s| format!(" — {s}"))
-                .unwrap_or_default();
-                format!(
-                    "{l} is {r} → True: both names refer to one object (id {}){why}",
-                    a.as_ptr() as usize
-                )
-            }
-            (false, Some(true)) => {
-                format!("{l} == {r} → True but {l} is {r} → False: equal values in two different objects ({ids})")
-            }
-            (false, Some(false)) => {
-                format!(
-                    "{l} is {r} → False and {l} == {r} → False: two different objects with different values ({ids})"
-                )
-            }
-            (false, None) => format!(
-                "{l} is {r} → False: two different objects ({ids}); == not evaluated (a class's __eq__ could run code)"
-            ),
+        let why = if same {
+            let consts = frame.getattr("f_code").and_then(|c| c.getattr("co_consts")).ok();
+            values::shared_reason(py, &a, consts.as_ref())
+        } else {
+            None
         };
-        out.push(Event {
-            kind: "compare".into(),
-            text,
-            names: vec![l.clone(), r.clone()],
-            object: None,
-        });
+        out.push(Change::Compare(Comparison {
+            left: p.left,
+            right: p.right,
+            left_id: a.as_ptr() as u64,
+            right_id: b.as_ptr() as u64,
+            same,
+            equal,
+            why,
+        }));
     }
     out
 }

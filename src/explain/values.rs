@@ -8,7 +8,9 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PySet, P
 
 const WIDTH: usize = 48;
 
-fn is_builtin(o: &Bound<'_, PyAny>) -> bool {
+/// An instance of a static type (C code, CPython's or an extension's), not of a class.
+pub fn is_builtin(o: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: `o` is a live object and the GIL is held, so its type and the flags are readable.
     unsafe { ffi::PyType_GetFlags(ffi::Py_TYPE(o.as_ptr())) & ffi::Py_TPFLAGS_HEAPTYPE == 0 }
 }
 
@@ -30,7 +32,7 @@ fn scalar(o: &Bound<'_, PyAny>) -> bool {
         || o.is_exact_instance_of::<pyo3::types::PyComplex>()
         || o.is_exact_instance_of::<pyo3::types::PyRange>()
         || o.is_exact_instance_of::<pyo3::types::PySlice>()
-        || o.is(&o.py().Ellipsis())
+        || o.is(o.py().Ellipsis())
 }
 
 fn cut(mut s: String, width: usize) -> String {
@@ -162,12 +164,13 @@ pub fn children<'py>(py: Python<'py>, o: &Bound<'py, PyAny>, limit: usize) -> Ve
 
 /// Why CPython gives several names this one object by itself, if it does.
 pub fn shared_reason(py: Python<'_>, o: &Bound<'_, PyAny>, consts: Option<&Bound<'_, PyAny>>) -> Option<String> {
+    // SAFETY: `o` is a live object.
     let immortal = if unsafe { cpython::is_immortal(o.as_ptr()) } {
         " (immortal: its reference count never changes and it is never freed)"
     } else {
         ""
     };
-    let reason = if o.is_none() || o.is_exact_instance_of::<pyo3::types::PyBool>() || o.is(&py.Ellipsis()) {
+    let reason = if o.is_none() || o.is_exact_instance_of::<pyo3::types::PyBool>() || o.is(py.Ellipsis()) {
         Some("None, True and False are singletons: there is exactly one of each".to_string())
     } else if o.cast_exact::<PyTuple>().is_ok_and(|t| t.is_empty()) {
         Some("the empty tuple is shared: CPython keeps a single one".to_string())
@@ -175,7 +178,10 @@ pub fn shared_reason(py: Python<'_>, o: &Bound<'_, PyAny>, consts: Option<&Bound
         Some("small-int cache: CPython keeps one object for each int from -5 to 256".to_string())
     } else if in_consts(o, consts) {
         Some("a constant of the compiled code: equal literals in one code object share one object".to_string())
-    } else if o.is_exact_instance_of::<PyString>() && unsafe { cpython::is_interned(o.as_ptr()) } {
+    } else if o.is_exact_instance_of::<PyString>()
+        // SAFETY: `o` is a live exact str, as just checked.
+        && unsafe { cpython::is_interned(o.as_ptr()) }
+    {
         Some("interned string: CPython keeps one copy of identifier-like strings".to_string())
     } else {
         None

@@ -1,6 +1,7 @@
 //! `refscope explain`: the step-by-step story of a small program (names, objects, references,
 //! frees, cycles, GC runs), its JSON, terminal narrative and HTML step-through page.
 
+use super::sentences;
 use super::terminal::{BOLD, DIM, HEAD, WARM};
 use super::{Outcome, Program};
 use crate::record::explain::{Limits, Obj, Step};
@@ -40,10 +41,18 @@ pub struct ExplainReport {
     pub outcome: Outcome,
     pub limits: Limits,
     pub files: Vec<SourceFile>,
-    pub steps: Vec<Step>,
+    pub steps: Vec<Step<Event>>,
 }
 
-/// One executed line and the state right after it.
+/// One change at a step, told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// created, aliased, bound, rebound, deleted, referenced, freed, cycle, gc, call, return, compare.
+    pub kind: String,
+    pub text: String,
+    pub names: Vec<String>,
+    pub object: Option<u32>,
+}
 
 impl ExplainReport {
     pub fn to_json(&self) -> String {
@@ -83,7 +92,7 @@ pub fn build(
             Record::File { id, path } => {
                 files.insert(*id, path.clone());
             }
-            Record::Step { step } => steps.push(step.clone()),
+            Record::Step { step } => steps.push(sentences::tell(step)),
             Record::ExplainLimits { limits: l } => limits = l.clone(),
             _ => {}
         }

@@ -10,6 +10,7 @@ mod json;
 pub mod memory;
 pub mod numbers;
 pub mod run;
+mod sentences;
 mod svg;
 pub mod terminal;
 

@@ -187,3 +187,12 @@ def test_bad_input_is_one_line(args, message):
     first = res.stderr.splitlines()[0].lower()
     assert first.startswith("error:") and message in res.stderr.lower(), res
     assert "Traceback" not in res.stderr and "panicked" not in res.stderr
+
+
+def test_an_empty_program_is_explained_without_error(tmp_path):
+    # 3.11+ report an empty module's line event on line 0.
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    for args in ([str(empty)], ["-c", ""]):
+        res = run([sys.executable, "-m", "refscope", "explain", *args])
+        assert res.returncode == 0 and "panicked" not in res.stderr, res
