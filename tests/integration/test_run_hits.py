@@ -63,10 +63,14 @@ def test_hits_equal_a_settrace_line_counter(tmp_path, script):
 
 
 def test_a_one_line_loop_counts_every_iteration(tmp_path):
-    _, report = run_with_json(tmp_path, ["-c", "k = 100\nwhile k: k -= 1\n"])
-    [f] = report["files"]
-    hits = {l["line"]: l["hits"] for l in f["lines"]}
-    assert hits[2] == 100, hits
+    # 100 iterations on one line: one line event each (3.9 and 3.10 add one for the final test).
+    prog = tmp_path / "one_line_loop.py"
+    prog.write_text("k = 100\nwhile k: k -= 1\n")
+    _, want = settrace_hits(tmp_path, tmp_path, [prog], cwd=tmp_path)
+    _, report = run_with_json(tmp_path, [prog], cwd=tmp_path)
+    got = refscope_hits(report)
+    key = (os.path.realpath(prog), 2)
+    assert got[key] == want[key] >= 100, (got, want)
 
 
 def test_restoring_the_trace_function_keeps_refscope_measuring(tmp_path):
