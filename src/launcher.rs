@@ -1,11 +1,11 @@
 //! Starts a worker process on the same interpreter, waits for it (with an optional timeout) and
-//! reads back its capture, whatever way the worker ended.
+//! reads back its capture, and those of the program's child processes, whatever way they ended.
 
 use crate::capture::{self, Reader};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
-use crate::record::job::{Job, BOOTSTRAP, ENV};
-use crate::record::{Capture, Ended};
+use crate::record::job::{Job, BOOTSTRAP, CHILD_ENV, ENV};
+use crate::record::{Capture, Child, Ended};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,26 +20,114 @@ pub struct Finished {
     pub wall_ns: u64,
     /// Heap and resident memory through the run, sampled from outside the worker.
     pub timeline: Vec<crate::record::Sample>,
+    /// The program's child processes that refscope measured, in the order they started.
+    pub children: Vec<Child>,
 }
 
-struct CaptureFile(PathBuf);
+/// The run's directory: the worker's capture and one per child process; removed with everything
+/// in it when the run is read.
+struct RunDir(PathBuf);
 
-impl Drop for CaptureFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+impl RunDir {
+    fn new() -> Result<RunDir, Error> {
+        use std::os::unix::fs::DirBuilderExt;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let base = PathBuf::from("/dev/shm");
+        let base = if base.is_dir() { base } else { std::env::temp_dir() };
+        let dir = base.join(format!(
+            "refscope-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| Error::Internal(format!("cannot create run directory {}: {e}", dir.display())))?;
+        Ok(RunDir(dir))
     }
 }
 
-fn capture_path() -> PathBuf {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = PathBuf::from("/dev/shm");
-    let dir = if dir.is_dir() { dir } else { std::env::temp_dir() };
-    dir.join(format!(
-        "refscope-{}-{}.capture",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How long children may take to finish once the program's main process has ended (a pool's
+/// workers, a forkserver reading its end of a pipe).
+const CHILD_GRACE: Duration = Duration::from_secs(3);
+
+/// Whether process `pid` still runs (a zombie has ended).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// Reads every child's capture in `dir`, waiting up to CHILD_GRACE for those still running to
+/// finish; after a timeout, those still running are stopped with the program.
+fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let pid = name.strip_suffix(".capture")?.parse().ok()?;
+            Some((pid, e.path()))
+        })
+        .collect();
+    let map = |path: &PathBuf| {
+        let f = std::fs::File::open(path).ok()?;
+        // SAFETY: a read-only mapping of a file only this user's processes write; a child still
+        // writing changes counters under us, which reads as its figures up to that moment.
+        unsafe { memmap2::Mmap::map(&f) }.ok()
+    };
+    let finished = |path: &PathBuf| {
+        map(path).is_none_or(|m| {
+            m.len() < capture::FILE_SIZE
+                // SAFETY: long enough for the header, which is plain data at the start of the page.
+                || unsafe { &*(m.as_ptr() as *const capture::Header) }
+                    .flags
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    & crate::record::FLAG_FINISHED
+                    != 0
+        })
+    };
+    let until = Instant::now() + if timed_out { Duration::ZERO } else { CHILD_GRACE };
+    while Instant::now() < until && found.iter().any(|(pid, p)| alive(*pid) && !finished(p)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut out = Vec::new();
+    for (pid, path) in found.drain(..) {
+        let running = alive(pid);
+        let stopped = running && timed_out;
+        if stopped {
+            // SAFETY: signalling a process has no memory-safety preconditions.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let Some(bytes) = map(&path) else { continue };
+        let capture = Reader::parse(&bytes);
+        // A fork that ran another program (or never reached Python's fork handler) measured nothing.
+        let own = capture.records.iter().rev().find_map(|r| match r {
+            crate::record::Record::Process { pid, .. } => Some(*pid),
+            _ => None,
+        }) == Some(pid);
+        if capture.started && own {
+            out.push(Child {
+                pid,
+                capture,
+                running: running && !stopped,
+                stopped,
+            });
+        }
+    }
+    out.sort_by_key(|c| (c.capture.start_ticks, c.pid));
+    out
 }
 
 /// Keeps Ctrl-C for the program: the launcher ignores SIGINT while the worker runs.
@@ -67,14 +155,16 @@ impl Drop for IgnoreSigint {
 
 /// Runs `job` (its capture and cwd are filled in here) in a worker on `python`.
 pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished, Error> {
-    let path = capture_path();
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = RunDir::new()?;
+    let path = dir.0.join("main.capture");
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| Error::Internal(format!("cannot create capture file {}: {e}", path.display())))?;
-    let guard = CaptureFile(path.clone());
     file.set_len(capture::FILE_SIZE as u64)
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
@@ -92,6 +182,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         .arg("-c")
         .arg(BOOTSTRAP)
         .env(ENV, serde_json::to_string(&job).expect("jobs serialize"))
+        .env_remove(CHILD_ENV)
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
     let sigint = IgnoreSigint::new();
@@ -131,8 +222,14 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
     let capture = Reader::parse(&map);
     drop(live);
-    drop(guard);
+    let children = if job.subprocesses {
+        children(&dir.0, matches!(ended, Ended::TimedOut(_)))
+    } else {
+        Vec::new()
+    };
+    drop(dir);
     Ok(Finished {
+        children,
         timeline: sampler.samples,
         capture,
         ended,

@@ -27,6 +27,7 @@ fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(cli::main, m)?)?;
     m.add_function(wrap_pyfunction!(worker::_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(worker::_child, m)?)?;
     m.add_function(wrap_pyfunction!(bench::worker::_bench_worker, m)?)?;
     m.add_function(wrap_pyfunction!(py::bench, m)?)?;
     m.add_class::<py::BenchResult>()?;

@@ -5,6 +5,7 @@ __all__ = [
     "SizeResult",
     "__version__",
     "_bench_worker",
+    "_child",
     "_worker",
     "bench",
     "main",
@@ -73,4 +74,5 @@ def paths(obj: object, limit: int = 3) -> list[str]:
     """Shortest reference paths from the program's roots to obj."""
 
 def _worker() -> None: ...
+def _child() -> None: ...
 def _bench_worker() -> None: ...

@@ -36,6 +36,7 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
             crate::record::job::ENV,
             serde_json::to_string(job).expect("jobs serialize"),
         )
+        .env_remove(crate::record::job::CHILD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     // SAFETY: dup2 and fcntl are async-signal-safe; they only touch the child's descriptor table.

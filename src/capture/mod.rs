@@ -4,8 +4,11 @@
 //! log whose committed length is published last, so whatever happens to the worker (exit,
 //! `os._exit`, segfault, SIGKILL, timeout) the launcher reads every figure up to that instant.
 
+mod fork;
 mod reader;
 mod writer;
+
+pub use fork::followed;
 
 pub use reader::Reader;
 pub use writer::Writer;
@@ -119,6 +122,29 @@ mod tests {
         assert_eq!(cap.counters, vec![[5, 99, 42, 0, 0, 0, 0, 0, 0]]);
         assert_eq!(cap.flags, FLAG_FINISHED);
         assert!(cap.started);
+    }
+
+    #[test]
+    fn a_fork_s_log_keeps_only_what_names_its_slots_from_before_it_began() {
+        use crate::record::Origin;
+        let path = std::env::temp_dir().join(format!("refscope-fork-{}.capture", std::process::id()));
+        let mut w = Writer::create(&path).unwrap();
+        let process = |pid, origin| Record::Process { pid, ppid: 1, origin };
+        let line = Record::Line {
+            slot: 0,
+            file: 0,
+            line: 3,
+        };
+        let lost = Record::Lost {
+            slot: 0,
+            reason: "parent's".into(),
+        };
+        for r in [process(10, Origin::Main), line.clone(), lost, process(11, Origin::Fork)] {
+            w.log(&r);
+        }
+        let cap = Reader::parse(&std::fs::read(&path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(cap.records, vec![line, process(11, Origin::Fork)]);
     }
 
     #[test]

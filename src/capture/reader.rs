@@ -1,7 +1,7 @@
 //! Launcher side of the capture file: turns the bytes back into records and counters.
 
 use super::*;
-use crate::record::Capture;
+use crate::record::{Capture, Record};
 use std::sync::atomic::Ordering;
 
 pub struct Reader;
@@ -17,11 +17,12 @@ impl Reader {
         let log_len = (h.log_len.load(Ordering::Acquire) as usize).min(LOG_CAPACITY);
         let slots = (h.slots_used.load(Ordering::Acquire) as usize).min(SLOT_CAPACITY);
         let log = &bytes[HEADER_SIZE..HEADER_SIZE + log_len];
-        let records = log
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect();
+        let records = own_records(
+            log.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .filter_map(|l| serde_json::from_slice(l).ok())
+                .collect(),
+        );
         let base = HEADER_SIZE + LOG_CAPACITY;
         let word = |i: usize| {
             let at = base + i * 8;
@@ -42,4 +43,22 @@ impl Reader {
             started: true,
         }
     }
+}
+
+/// A forked child's log begins with its parent's: before the last `Process` record, only what
+/// names its slots (and the interpreter) is the child's too.
+fn own_records(mut records: Vec<Record>) -> Vec<Record> {
+    let Some(at) = records.iter().rposition(|r| matches!(r, Record::Process { .. })) else {
+        return records;
+    };
+    let mut i = 0;
+    records.retain(|r| {
+        i += 1;
+        i > at
+            || matches!(
+                r,
+                Record::Start { .. } | Record::File { .. } | Record::Code { .. } | Record::Line { .. }
+            )
+    });
+    records
 }

@@ -4,6 +4,8 @@ use super::*;
 use crate::record::{Record, FLAG_TRUNCATED};
 use memmap2::MmapMut;
 use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 pub struct Writer {
@@ -36,6 +38,27 @@ impl Writer {
         h.mem.outside_slot.store(NO_SLOT, Ordering::Relaxed);
         h.mem.peak_slot.store(NO_SLOT, Ordering::Relaxed);
         Ok(w)
+    }
+
+    /// Creates this process's capture file in the run directory (replacing one a fork left
+    /// there before it ran a new program under the same pid), readable by this user only.
+    pub fn create(path: &Path) -> std::io::Result<Writer> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        file.set_len(FILE_SIZE as u64)?;
+        drop(file);
+        Writer::open(&path.display().to_string())
+    }
+
+    /// From now on a fork of this process writes a capture of its own in `dir`, or (None) none.
+    pub fn follow_forks(&mut self, dir: Option<&Path>) {
+        super::fork::follow(self.map.as_mut_ptr(), dir);
     }
 
     pub fn header(&self) -> &Header {

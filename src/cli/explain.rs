@@ -99,6 +99,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
                 heap: None,
                 memory: false,
                 explain: Some(plan),
+                subprocesses: false,
             },
             Some(args.timeout),
         )
@@ -120,6 +121,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
             cwd: &cwd,
             code: args.code.as_deref(),
             timeline: &[],
+            children: &[],
         },
     );
     let mut rep = explain::build(&fin.capture, program, base.outcome, &cwd, args.code.as_deref());

@@ -50,6 +50,9 @@ pub struct RunArgs {
     /// Leave memory out: no allocator hooks, GC runs or survivors (time and hits only)
     #[arg(long)]
     no_memory: bool,
+    /// Measure only the main process, not the Python processes the program starts
+    #[arg(long)]
+    no_subprocesses: bool,
     /// Print no terminal report (use with --json)
     #[arg(short, long)]
     quiet: bool,
@@ -238,6 +241,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
                 heap: heap.clone(),
                 memory: heap.is_none() && !args.no_memory,
                 explain: None,
+                subprocesses: heap.is_none() && !args.no_subprocesses,
             },
             args.timeout,
         )
@@ -261,6 +265,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
             cwd: &cwd,
             code: code.as_deref(),
             timeline: &fin.timeline,
+            children: &fin.children,
         },
     );
     if let Some(plan) = &heap {

@@ -178,3 +178,13 @@ pub fn flush(out: &mut Writer) {
         }
     }
 }
+
+/// In a forked child: runs of the parent still buffered are not the child's.
+pub fn forked() {
+    // SAFETY: the fork handler holds the GIL and runs no Python code while this borrow lives.
+    if let Some(g) = unsafe { GC.get() }.as_mut() {
+        g.pending.clear();
+        g.running = None;
+        g.logged = 0;
+    }
+}

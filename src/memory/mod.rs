@@ -302,6 +302,28 @@ pub fn uninstall(py: Python<'_>) {
     unsafe { *STATE.get() = None };
 }
 
+/// In a forked child, whose capture starts with zeroed counters: its peak and GC runs are its own
+/// from `t` on. Blocks it inherited stay in the table, so freeing one is a free of the child's.
+pub fn forked(t: u64) {
+    let Some(m) = state() else { return };
+    m.peak = m.heap;
+    m.stack_peak = 0;
+    m.stack_slot = NO_SLOT;
+    let h = &m.header().mem;
+    h.heap.store(m.heap, Relaxed);
+    h.peak.store(m.heap, Relaxed);
+    h.peak_ticks.store(t, Relaxed);
+    h.peak_slot.store(NO_SLOT, Relaxed);
+    h.peak_depth.store(0, Relaxed);
+    for g in &h.gc_runs {
+        g.store(0, Relaxed);
+    }
+    h.gc_collected.store(0, Relaxed);
+    h.gc_uncollectable.store(0, Relaxed);
+    h.gc_ticks.store(0, Relaxed);
+    gc::forked();
+}
+
 /// Stops counting a block (one CPython allocated only because a tracer is set).
 #[cfg_attr(not(Py_3_11), allow(dead_code))]
 pub fn forget(p: *mut c_void) {

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 /// The environment variable that carries a `Job` from the launcher to its worker.
 pub const ENV: &str = "REFSCOPE_WORKER";
 
+/// The environment variable that carries a `ChildJob` to the program's Python children, where
+/// `refscope.pth` finds it.
+pub const CHILD_ENV: &str = "REFSCOPE_CHILD";
+
 /// Imports nothing into `__main__` but `sys`, which the worker removes again.
 pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._refscope', fromlist=['_'])._worker()";
 
@@ -34,6 +38,22 @@ pub struct Job {
     /// `refscope explain`: a step tracer instead of the time tracer.
     #[serde(default)]
     pub explain: Option<super::explain::Plan>,
+    /// Measure the program's child processes too, each in a capture of its own next to this one.
+    #[serde(default)]
+    pub subprocesses: bool,
+}
+
+/// What a new interpreter started by the program needs to measure itself as the worker would.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChildJob {
+    /// The run directory, where each process writes `<pid>.capture`.
+    pub dir: String,
+    pub cwd: String,
+    /// The directories whose files are the user's, as the worker found them.
+    pub roots: Vec<String>,
+    pub include: Vec<String>,
+    pub all: bool,
+    pub memory: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -39,12 +39,15 @@ pub const FLAG_INTERRUPTED: u32 = 4;
 pub enum Record {
     /// The worker started: what it runs and on which interpreter.
     Start {
-        pid: u32,
         python: String,
         executable: String,
         tracer: String,
         clock: String,
     },
+    /// The process this capture belongs to. A forked child's capture starts with a copy of its
+    /// parent's log: of the records before the last `Process`, only the interpreter, files, code
+    /// objects and lines (which its slots keep) are its own.
+    Process { pid: u32, ppid: u32, origin: Origin },
     /// A traced source file.
     File { id: u32, path: String },
     /// A traced code object (function, method, lambda, comprehension, module body).
@@ -86,6 +89,28 @@ pub enum Record {
         stats: PymallocStats,
         rss: u64,
     },
+}
+
+/// How a measured process came to be.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The program refscope started.
+    Main,
+    /// A fork of a measured process (multiprocessing's fork and forkserver, `os.fork`).
+    Fork,
+    /// A new interpreter a measured process started (multiprocessing's spawn, `subprocess`).
+    Spawn,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Main => "main",
+            Origin::Fork => "fork",
+            Origin::Spawn => "spawn",
+        }
+    }
 }
 
 /// The memory figures a worker keeps in its capture header, as read back.
@@ -160,6 +185,17 @@ pub struct Sample {
     /// refscope's own memory in the worker at that moment (part of `rss`).
     pub bookkeeping: u64,
     pub slot: Option<u32>,
+}
+
+/// A child process's capture, as the launcher found it once the program had ended.
+#[derive(Debug, Clone)]
+pub struct Child {
+    pub pid: u32,
+    pub capture: Capture,
+    /// Still running when its capture was read.
+    pub running: bool,
+    /// Killed by refscope with the program, at its timeout.
+    pub stopped: bool,
 }
 
 /// How a worker process ended.

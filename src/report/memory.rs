@@ -31,6 +31,15 @@ impl LineMemory {
         }
     }
 
+    pub fn add(&mut self, o: &LineMemory) {
+        self.alloc_bytes += o.alloc_bytes;
+        self.allocations += o.allocations;
+        self.freed_bytes += o.freed_bytes;
+        self.frees += o.frees;
+        self.objects_created += o.objects_created;
+        self.objects_freed += o.objects_freed;
+    }
+
     pub fn is_empty(&self) -> bool {
         self.allocations == 0 && self.frees == 0
     }

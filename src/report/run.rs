@@ -5,7 +5,7 @@ use super::memory;
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "refscope.run";
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Report {
@@ -21,8 +21,36 @@ pub struct Report {
     pub line_events: u64,
     pub files: Vec<FileReport>,
     pub functions: Vec<Function>,
-    /// Allocations, the heap over time, GC runs and survivors; None with `--no-memory`.
+    /// Allocations, the heap over time, GC runs and survivors (of the main process; its totals
+    /// include the children's); None with `--no-memory`.
     pub memory: Option<memory::Memory>,
+    /// Every process measured, the main one first, each with its own figures; `files`,
+    /// `functions`, `line_events` and the memory totals above are their sums.
+    pub processes: Vec<Process>,
+}
+
+/// One measured process: the program's main process or one of its children.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Process {
+    pub pid: u32,
+    pub ppid: u32,
+    /// `main`, `fork` (multiprocessing's fork and forkserver, `os.fork`) or `spawn` (a new
+    /// interpreter: multiprocessing's spawn, `subprocess`).
+    pub origin: String,
+    /// True when it ended through the interpreter's shutdown or `os._exit`; false when it was
+    /// killed, crashed or was still running: its figures run up to that moment.
+    pub finished: bool,
+    /// One sentence on how it ended.
+    pub description: String,
+    /// The line it was running last.
+    pub last_line: Option<Location>,
+    pub unmeasured: Option<Unmeasured>,
+    pub wall_ns: u64,
+    pub line_events: u64,
+    /// The peak of its Python heap; None with `--no-memory`.
+    pub peak_bytes: Option<u64>,
+    pub files: Vec<FileReport>,
+    pub functions: Vec<Function>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -100,6 +128,8 @@ pub struct Line {
     /// What the line did to memory (zero with `--no-memory`).
     #[serde(flatten)]
     pub memory: memory::LineMemory,
+    /// How many processes ran this line (its figures are their sum).
+    pub processes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -149,8 +179,9 @@ pub(crate) mod sample {
                 objects_created: hits,
                 objects_freed: hits / 2,
             },
+            processes: 1,
         };
-        Report {
+        let mut r = Report {
             schema: SCHEMA.into(),
             schema_version: SCHEMA_VERSION,
             refscope_version: "0.0.0".into(),
@@ -281,6 +312,22 @@ pub(crate) mod sample {
                         }],
                     }
                 }),
-        }
+            processes: Vec::new(),
+        };
+        r.processes.push(Process {
+            pid: 4242,
+            ppid: 4241,
+            origin: "main".into(),
+            finished: !partial,
+            description: r.outcome.description.clone(),
+            last_line: r.outcome.last_line.clone(),
+            unmeasured: None,
+            wall_ns: r.wall_ns,
+            line_events: r.line_events,
+            peak_bytes: r.memory.as_ref().and_then(|m| m.peak.as_ref()).map(|p| p.bytes),
+            files: r.files.clone(),
+            functions: r.functions.clone(),
+        });
+        r
     }
 }

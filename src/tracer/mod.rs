@@ -483,6 +483,19 @@ impl Tracer {
         self.close_all(ts, last);
     }
 
+    /// In a forked child, whose counters start at zero: the frames it inherited run from `t` on,
+    /// so the time before the fork stays the parent's.
+    pub fn forked(&mut self, ts: &mut ThreadState, t: u64) {
+        for f in &mut ts.stack {
+            f.line_t0 = t;
+            f.line_ov0 = ts.overhead;
+            f.line_child = 0;
+            f.call_t0 = t;
+            f.call_ov0 = ts.overhead;
+            f.call_child = 0;
+        }
+    }
+
     /// Charges every frame still open on this thread up to `t` (the program is ending).
     pub fn close_all(&mut self, ts: &mut ThreadState, t: u64) {
         while let Some(key) = ts.top_key() {

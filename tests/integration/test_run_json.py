@@ -3,11 +3,11 @@
 tests/snapshots/run_snapshot_target.json is the report of `refscope run --no-memory --json FILE
 snapshot_target.py 20` (run from tests/scripts; memory figures differ between versions and are
 checked in test_run_memory.py) with what varies between machines and runs
-redacted: every `*_ns` time, the interpreter's version and path, the tracer and the clock, and the
-checkout's location in `files[].path`. `functions` are listed by total time, which varies, so the
-golden file keeps them in (file, line, name) order. snapshot_target.py has the same line events on
-Python 3.9 to 3.13 (no comprehension, no one-line loop, no class body, code from line 1), so one
-golden file serves every version.
+redacted: every `*_ns` time, the interpreter's version and path, the tracer and the clock, process
+ids, and the checkout's location in `files[].path` (the report's and each process's). `functions`
+are listed by total time, which varies, so the golden file keeps them in (file, line, name) order.
+snapshot_target.py has the same line events on Python 3.9 to 3.13 (no comprehension, no one-line
+loop, no class body, code from line 1), so one golden file serves every version.
 
 To rewrite it after an intended change: REFSCOPE_UPDATE_SNAPSHOTS=1 (or --update-snapshots).
 """
@@ -24,11 +24,22 @@ REDACTED = "<redacted>"
 
 def redact(report: dict) -> dict:
     r = json.loads(json.dumps(report))
-    assert isinstance(r["wall_ns"], int) and r["wall_ns"] > 0
-    r["wall_ns"] = REDACTED
+    redact_figures(r)
     for key in ("version", "executable", "tracer", "clock"):
         assert isinstance(r["python"][key], str) and r["python"][key]
         r["python"][key] = REDACTED
+    for p in r["processes"]:
+        for key in ("pid", "ppid"):
+            assert isinstance(p[key], int) and p[key] > 0
+            p[key] = REDACTED
+        redact_figures(p)
+    return r
+
+
+def redact_figures(r: dict) -> None:
+    """Times and paths of a report or of one of its processes."""
+    assert isinstance(r["wall_ns"], int) and r["wall_ns"] > 0
+    r["wall_ns"] = REDACTED
     for f in r["files"]:
         assert f["path"].startswith(str(SCRIPTS) + "/"), f["path"]
         f["path"] = "<tests/scripts>" + f["path"][len(str(SCRIPTS)) :]
@@ -41,7 +52,6 @@ def redact(report: dict) -> dict:
             assert isinstance(fn[key], int) and fn[key] >= 0
             fn[key] = REDACTED
     r["functions"].sort(key=lambda fn: (fn["file"], fn["line"], fn["name"]))
-    return r
 
 
 def test_json_report_matches_golden_file(refscope_json, update_snapshots):

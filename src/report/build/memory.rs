@@ -69,16 +69,10 @@ impl At<'_> {
 }
 
 /// Every slot's figures added up, the outside bucket included.
-fn total(cap: &Capture) -> LineMemory {
+pub fn total(cap: &Capture) -> LineMemory {
     let mut total = LineMemory::default();
     for c in &cap.counters {
-        let l = LineMemory::from_counters(c);
-        total.alloc_bytes += l.alloc_bytes;
-        total.allocations += l.allocations;
-        total.freed_bytes += l.freed_bytes;
-        total.frees += l.frees;
-        total.objects_created += l.objects_created;
-        total.objects_freed += l.objects_freed;
+        total.add(&LineMemory::from_counters(c));
     }
     total
 }

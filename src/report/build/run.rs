@@ -4,7 +4,7 @@
 use super::memory;
 use crate::clock::Calibration;
 use crate::record::{
-    Capture, Ended, Record, Sample, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS,
+    Capture, Child, Ended, Origin, Record, Sample, FLAG_FINISHED, FLAG_TRUNCATED, SLOT_WORDS, W_HITS, W_SELF, W_TICKS,
 };
 use crate::report::run::*;
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub struct Run<'a> {
     pub code: Option<&'a str>,
     /// Heap and RSS sampled by the launcher.
     pub timeline: &'a [Sample],
+    /// The program's child processes that were measured.
+    pub children: &'a [Child],
 }
 
 pub fn signal_name(sig: i32) -> String {
@@ -137,6 +139,7 @@ fn files(cap: &Capture, run: &Run, ix: &Index) -> (Vec<FileReport>, u64) {
                 self_ns: run.calibration.ns(own),
                 source: String::new(),
                 memory,
+                processes: 1,
             });
         }
     }
@@ -260,16 +263,7 @@ fn outcome(cap: &Capture, run: &Run, ix: &Index, wall_ns: u64, last_line: Option
             format!("the program ran past the {t} s timeout and was stopped"),
         ),
     };
-    let unmeasured = cap.records.iter().find_map(|r| match r {
-        Record::Lost { slot, reason } => Some(Unmeasured {
-            after: ix.lines.get(slot).map(|(f, l)| Location {
-                file: ix.file(*f, run.cwd),
-                line: *l,
-            }),
-            reason: reason.clone(),
-        }),
-        _ => None,
-    });
+    let unmeasured = unmeasured(cap, run, ix);
     Outcome {
         status: status.to_string(),
         exit_code,
@@ -282,7 +276,150 @@ fn outcome(cap: &Capture, run: &Run, ix: &Index, wall_ns: u64, last_line: Option
     }
 }
 
+/// From where refscope stopped measuring a process, and why, if it did.
+fn unmeasured(cap: &Capture, run: &Run, ix: &Index) -> Option<Unmeasured> {
+    cap.records.iter().find_map(|r| match r {
+        Record::Lost { slot, reason } => Some(Unmeasured {
+            after: ix.lines.get(slot).map(|(f, l)| Location {
+                file: ix.file(*f, run.cwd),
+                line: *l,
+            }),
+            reason: reason.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// The capture's own process: (pid, parent, origin).
+fn whose(cap: &Capture) -> (u32, u32, Origin) {
+    cap.records
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Process { pid, ppid, origin } => Some((*pid, *ppid, *origin)),
+            _ => None,
+        })
+        .unwrap_or((0, 0, Origin::Main))
+}
+
+/// A child process on its own.
+fn child(c: &Child, run: &Run) -> (Process, crate::report::memory::LineMemory) {
+    let cap = &c.capture;
+    let ix = Index::of(cap);
+    let (files, line_events) = files(cap, run, &ix);
+    let (_, ppid, origin) = whose(cap);
+    let finished = cap.flags & FLAG_FINISHED != 0;
+    let description = if finished {
+        "ended normally".to_string()
+    } else if c.stopped {
+        "stopped with the program at its timeout".to_string()
+    } else if c.running {
+        "still running when the program ended; figures up to then".to_string()
+    } else {
+        "ended without finishing (killed by a signal or crashed, as a pool's terminate() ends its workers); \
+figures up to its last line"
+            .to_string()
+    };
+    let last_line = cap.last_line.and_then(|s| ix.lines.get(&s)).map(|(f, l)| Location {
+        file: ix.file(*f, run.cwd),
+        line: *l,
+    });
+    let process = Process {
+        pid: c.pid,
+        ppid,
+        origin: origin.name().to_string(),
+        finished,
+        description,
+        last_line,
+        unmeasured: unmeasured(cap, run, &ix),
+        wall_ns: wall_ns(cap, run),
+        line_events,
+        peak_bytes: cap.mem.on.then_some(cap.mem.peak),
+        functions: functions(cap, run, &ix),
+        files,
+    };
+    (process, super::memory::total(cap))
+}
+
+/// The main process's entry of `processes`.
+fn main_process(r: &Report, cap: &Capture) -> Process {
+    let (pid, ppid, _) = whose(cap);
+    Process {
+        pid,
+        ppid,
+        origin: Origin::Main.name().to_string(),
+        finished: !r.outcome.partial,
+        description: r.outcome.description.clone(),
+        last_line: r.outcome.last_line.clone(),
+        unmeasured: r.outcome.unmeasured.clone(),
+        wall_ns: r.wall_ns,
+        line_events: r.line_events,
+        peak_bytes: r.memory.as_ref().map(|m| m.peak.as_ref().map_or(0, |p| p.bytes)),
+        files: r.files.clone(),
+        functions: r.functions.clone(),
+    }
+}
+
+/// Adds a child's figures to the report's: lines by file and line, functions by file, line and
+/// name, memory totals.
+fn merge(r: &mut Report, p: &Process, memory: &crate::report::memory::LineMemory) {
+    for f in &p.files {
+        let Some(into) = r.files.iter_mut().find(|g| g.path == f.path) else {
+            r.files.push(f.clone());
+            continue;
+        };
+        for l in &f.lines {
+            match into.lines.binary_search_by_key(&l.line, |m| m.line) {
+                Ok(i) => {
+                    let m = &mut into.lines[i];
+                    m.hits += l.hits;
+                    m.time_ns += l.time_ns;
+                    m.self_ns += l.self_ns;
+                    m.memory.add(&l.memory);
+                    m.processes += 1;
+                }
+                Err(i) => into.lines.insert(i, l.clone()),
+            }
+        }
+    }
+    for f in &p.functions {
+        match r
+            .functions
+            .iter_mut()
+            .find(|g| g.file == f.file && g.line == f.line && g.qualname == f.qualname)
+        {
+            Some(g) => {
+                g.calls += f.calls;
+                g.total_ns += f.total_ns;
+                g.self_ns += f.self_ns;
+            }
+            None => r.functions.push(f.clone()),
+        }
+    }
+    r.functions.sort_by(|a, b| {
+        b.total_ns
+            .cmp(&a.total_ns)
+            .then(a.file.cmp(&b.file))
+            .then(a.line.cmp(&b.line))
+    });
+    r.line_events += p.line_events;
+    if let Some(m) = &mut r.memory {
+        m.total.add(memory);
+    }
+}
+
 pub fn run(cap: &Capture, run: &Run) -> Report {
+    let mut r = main(cap, run);
+    r.processes.push(main_process(&r, cap));
+    for c in run.children {
+        let (p, memory) = child(c, run);
+        merge(&mut r, &p, &memory);
+        r.processes.push(p);
+    }
+    r
+}
+
+fn main(cap: &Capture, run: &Run) -> Report {
     let ix = Index::of(cap);
     let (file_reports, line_events) = files(cap, run, &ix);
     let functions = functions(cap, run, &ix);
@@ -340,6 +477,7 @@ pub fn run(cap: &Capture, run: &Run) -> Report {
         files: file_reports,
         functions,
         memory,
+        processes: Vec::new(),
     }
 }
 
@@ -352,7 +490,6 @@ mod tests {
         Capture {
             records: vec![
                 Record::Start {
-                    pid: 1,
                     python: "3.12.1".into(),
                     executable: "py".into(),
                     tracer: "t".into(),
@@ -412,6 +549,7 @@ mod tests {
             cwd: Path::new("/w"),
             code: None,
             timeline: &[],
+            children: &[],
         }
     }
 
@@ -456,6 +594,54 @@ mod tests {
         assert_eq!(t.outcome.status, "timeout");
         let x = run(&capture(0), &context(Ended::Exited(3)));
         assert!(x.outcome.partial && x.outcome.exit_code == Some(3));
+    }
+
+    #[test]
+    fn a_child_s_lines_and_functions_add_to_the_main_process_s() {
+        let mut kid = capture(0);
+        kid.records.push(Record::Process {
+            pid: 7,
+            ppid: 1,
+            origin: Origin::Fork,
+        });
+        // The child ran line 2 twice and line 3 once, which the main process never ran.
+        kid.counters = [[0, 400, 0], [0, 0, 0], [2, 100, 100], [1, 50, 50]]
+            .iter()
+            .map(|c| std::array::from_fn(|i| c.get(i).copied().unwrap_or(0)))
+            .collect();
+        let children = [Child {
+            pid: 7,
+            capture: kid,
+            running: false,
+            stopped: false,
+        }];
+        let mut ctx = context(Ended::Exited(0));
+        ctx.children = &children;
+        let r = run(&capture(FLAG_FINISHED), &ctx);
+        let rows: Vec<_> = r.files[0]
+            .lines
+            .iter()
+            .map(|l| (l.line, l.hits, l.time_ns, l.processes))
+            .collect();
+        assert_eq!(rows, vec![(1, 1, 250, 1), (2, 5, 800, 2), (3, 1, 25, 1)]);
+        assert_eq!(r.line_events, 4 + 3);
+        assert_eq!((r.functions[0].calls, r.functions[0].total_ns), (1, 1200));
+        let p: Vec<_> = r
+            .processes
+            .iter()
+            .map(|p| (p.pid, p.origin.as_str(), p.finished))
+            .collect();
+        assert_eq!(p, vec![(0, "main", true), (7, "fork", false)]);
+        assert!(r.processes[1].description.contains("without finishing"));
+        assert_eq!(
+            r.processes[1].files[0].lines.len(),
+            2,
+            "each process keeps its own lines"
+        );
+        assert!(
+            !r.outcome.partial,
+            "a child that did not finish leaves the main process's outcome alone"
+        );
     }
 
     #[test]

@@ -15,15 +15,21 @@ impl Render<Report> for Terminal {
 fn run(r: &Report, top: usize) -> String {
     let mut o = String::new();
     let wall = r.wall_ns.max(1);
+    let many = if r.processes.len() > 1 {
+        format!("  ·  {} processes", r.processes.len())
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "{HEAD}refscope run{HEAD:#} {BOLD}{}{BOLD:#}  ·  {}  ·  {} line events  ·  Python {}",
+        "{HEAD}refscope run{HEAD:#} {BOLD}{}{BOLD:#}  ·  {}  ·  {} line events{many}  ·  Python {}",
         r.program.target,
         fmt_ns(r.wall_ns),
         thousands(r.line_events),
         r.python.version
     );
     outcome(&mut o, r);
+    processes(&mut o, r);
     sources(&mut o, r, wall);
     functions(&mut o, r, wall, top);
     hottest(&mut o, r, wall, top);
@@ -35,9 +41,63 @@ fn run(r: &Report, top: usize) -> String {
     o
 }
 
+/// The program's processes, when it started any: how each ended and what it ran.
+fn processes(o: &mut String, r: &Report) {
+    if r.processes.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{HEAD}Processes{HEAD:#} {DIM}(every figure below is the sum over them; Procs: how many ran the line){DIM:#}"
+    );
+    let _ = writeln!(
+        o,
+        "{BOLD}{:>8} {:>8} {:>6} {:>10} {:>12}  How it ended{BOLD:#}",
+        "PID", "Parent", "Start", "Time", "Line events"
+    );
+    let (shown, idle): (Vec<&Process>, Vec<&Process>) = r
+        .processes
+        .iter()
+        .partition(|p| p.origin == "main" || p.line_events > 0);
+    for p in shown {
+        let st = if p.finished { DIM } else { WARM };
+        let at = match (&p.last_line, p.finished) {
+            (Some(l), false) => format!(" (last at {}:{})", l.file, l.line),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "{:>8} {:>8} {:>6} {:>10} {:>12}  {st}{}{at}{st:#}",
+            p.pid,
+            p.ppid,
+            p.origin,
+            fmt_ns(p.wall_ns),
+            thousands(p.line_events),
+            p.description
+        );
+    }
+    if !idle.is_empty() {
+        let _ = writeln!(
+            o,
+            "{DIM}and {} that ran none of your code (a forkserver, multiprocessing's resource tracker, other programs){DIM:#}",
+            if idle.len() == 1 {
+                "1 more process".to_string()
+            } else {
+                format!("{} more processes", idle.len())
+            }
+        );
+    }
+}
+
 /// The annotated source of each file: every line that ran, short gaps shown dimmed.
 fn sources(o: &mut String, r: &Report, wall: u64) {
     let mem = r.memory.is_some();
+    let many = r.processes.len() > 1;
+    let procs = |l: Option<&Line>| match (many, l) {
+        (false, _) => String::new(),
+        (true, None) => format!(" {:>5}", ""),
+        (true, Some(l)) => format!(" {:>5}", l.processes),
+    };
     let mem_cols = |l: Option<&Line>| match (mem, l) {
         (false, _) => String::new(),
         (true, None) => format!(" {:>10} {:>11}", "", ""),
@@ -54,8 +114,9 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
     let blank = |o: &mut String, n: u32, src: &str| {
         let _ = writeln!(
             o,
-            "{DIM}{n:>6} {:>10} {:>10} {:>10} {:>10} {:>7}{}  {src}{DIM:#}",
+            "{DIM}{n:>6} {:>10}{} {:>10} {:>10} {:>10} {:>7}{}  {src}{DIM:#}",
             "",
+            procs(None),
             "",
             "",
             "",
@@ -68,9 +129,14 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
         let _ = writeln!(
             o,
-            "{BOLD}{:>6} {:>10} {:>10} {:>10} {:>10} {:>7}{}  Source{BOLD:#}",
+            "{BOLD}{:>6} {:>10}{} {:>10} {:>10} {:>10} {:>7}{}  Source{BOLD:#}",
             "Line",
             "Hits",
+            if many {
+                format!(" {:>5}", "Procs")
+            } else {
+                String::new()
+            },
             "Time",
             "Self",
             "Per hit",
@@ -104,9 +170,10 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
             let st = heat(pct(l.self_ns, wall));
             let _ = writeln!(
                 o,
-                "{st}{:>6} {:>10} {:>10} {:>10} {:>10} {:>6.1}%{}  {}{st:#}",
+                "{st}{:>6} {:>10}{} {:>10} {:>10} {:>10} {:>6.1}%{}  {}{st:#}",
                 l.line,
                 thousands(l.hits),
+                procs(Some(l)),
                 fmt_ns(l.time_ns),
                 fmt_ns(l.self_ns),
                 per,

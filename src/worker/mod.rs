@@ -7,8 +7,8 @@
 
 use crate::capture::Writer;
 use crate::cpython::GilCell;
-use crate::record::job::{HeapPlan, Job, Target, ENV};
-use crate::record::{Record, FLAG_FINISHED, FLAG_INTERRUPTED};
+use crate::record::job::{ChildJob, HeapPlan, Job, Target, ENV};
+use crate::record::{Origin, Record, FLAG_FINISHED, FLAG_INTERRUPTED};
 use crate::site::Pause;
 use crate::tracer::{self, with_thread, Filter, Tracer, Watch, TRACER};
 use crate::{clock, cpython, memory};
@@ -17,6 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+
+mod child;
+pub use child::_child;
 
 /// `refscope heap` without `--at`: the census to take at exit (how many globals to name).
 static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
@@ -37,18 +40,34 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let mut out =
         Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
     out.log(&start_record(&sys)?);
+    out.log(&process(Origin::Main));
     let roots = prepare_main(py, &job, &globals)?;
-    let filter = filter(py, &job, roots)?;
+    let exact = match job.target {
+        Target::Code { .. } => vec!["<string>".to_string()],
+        _ => vec![],
+    };
+    let filter = filter(py, &job.cwd, roots.clone(), &job.include, exact, job.all)?;
+    let children = (job.subprocesses && job.explain.is_none()).then(|| ChildJob {
+        dir: Path::new(&job.capture)
+            .parent()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+        cwd: job.cwd.clone(),
+        roots: roots.iter().map(|r| r.display().to_string()).collect(),
+        include: job.include.clone(),
+        all: job.all,
+        memory: job.memory,
+    });
+    out.follow_forks(children.as_ref().map(|c| Path::new(&c.dir)));
     let bootstrap = cpython::current_code(py);
     let (mut tracer, explain) = match job.explain.clone() {
         Some(plan) => (None, Some((out, filter, plan))),
-        None => (Some(tracer(py, &job, out, filter, bootstrap.as_ref())?), None),
+        None => (
+            Some(tracer(py, job.heap.as_ref(), out, filter, bootstrap.as_ref())?),
+            None,
+        ),
     };
-    py.import("atexit")?
-        .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
-    let fork = PyDict::new(py);
-    fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
-    os.getattr("register_at_fork")?.call((), Some(&fork))?;
+    on_exit(py)?;
 
     // Everything the program needs is prepared before tracing starts, so none of it is measured.
     let code = compile_target(py, &job, &globals)?;
@@ -73,27 +92,12 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
             crate::explain::install(py, out, filter, plan, ignore, code)?;
         }
         None => {
-            // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
-            let tr = unsafe { TRACER.get() };
-            *tr = tracer;
-            if let Err(e) = cpython::install::<Hooks>(py) {
-                // The program runs all the same; the report says nothing was measured, and why.
-                if let Some(t) = tr.as_mut() {
-                    t.writer_mut().log(&Record::Lost {
-                        slot: crate::record::NO_SLOT,
-                        reason: e.value(py).to_string(),
-                    });
-                }
+            if let Some(c) = &children {
+                child::export(c);
             }
-        }
-    }
-    if job.memory {
-        // After the tracer's own set-up (it may import modules), right before the program.
-        // SAFETY: GIL held. Until `tr` goes, only C code and modules already imported run, so no
-        // event callback borrows TRACER meanwhile.
-        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
-            memory::log_pymalloc(tr.writer_mut(), "start");
-            memory::install(py, tr.writer_mut());
+            if let Some(t) = tracer {
+                measure(py, t, job.memory);
+            }
         }
     }
     start_clock();
@@ -104,12 +108,82 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 fn start_record(sys: &Bound<'_, PyModule>) -> PyResult<Record> {
     let version: String = sys.getattr("version")?.extract()?;
     Ok(Record::Start {
-        pid: std::process::id(),
         python: version.split_whitespace().next().unwrap_or("").to_string(),
         executable: sys.getattr("executable")?.extract()?,
         tracer: cpython::tracer_name().to_string(),
         clock: clock::kind().name().to_string(),
     })
+}
+
+/// This process, for its capture.
+fn process(origin: Origin) -> Record {
+    Record::Process {
+        pid: std::process::id(),
+        // SAFETY: getppid has no preconditions.
+        ppid: unsafe { libc::getppid() } as u32,
+        origin,
+    }
+}
+
+/// Starts measuring: the tracer's hooks, then (after their own set-up, which may import
+/// modules) the allocator hooks, right before the program.
+fn measure(py: Python<'_>, tracer: Tracer, memory: bool) {
+    // SAFETY: GIL held; no event callback is installed yet to borrow TRACER.
+    let tr = unsafe { TRACER.get() };
+    *tr = Some(tracer);
+    if let Err(e) = cpython::install::<Hooks>(py) {
+        // The program runs all the same; the report says nothing was measured, and why.
+        if let Some(t) = tr.as_mut() {
+            t.writer_mut().log(&Record::Lost {
+                slot: crate::record::NO_SLOT,
+                reason: e.value(py).to_string(),
+            });
+        }
+    }
+    if memory {
+        // SAFETY: GIL held. Until `tr` goes, only C code and modules already imported run, so no
+        // event callback borrows TRACER meanwhile.
+        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
+            memory::log_pymalloc(tr.writer_mut(), "start");
+            memory::install(py, tr.writer_mut());
+        }
+    }
+}
+
+/// How the process ends, measured: at interpreter exit, at `os._exit` (which skips atexit; a
+/// multiprocessing child ends so) and, for a fork, in the child.
+fn on_exit(py: Python<'_>) -> PyResult<()> {
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(_finish, py)?,))?;
+    let os = py.import("os")?;
+    let fork = PyDict::new(py);
+    fork.set_item("after_in_child", wrap_pyfunction!(_forked, py)?)?;
+    os.getattr("register_at_fork")?.call((), Some(&fork))?;
+    // SAFETY: GIL held; nothing else borrows REAL_EXIT here.
+    let real = unsafe { REAL_EXIT.get() };
+    if real.is_none() {
+        *real = Some(os.getattr("_exit")?.unbind());
+        os.setattr("_exit", wrap_pyfunction!(_exit, py)?)?;
+    }
+    Ok(())
+}
+
+/// CPython's `os._exit`.
+static REAL_EXIT: GilCell<Option<Py<PyAny>>> = GilCell::new(None);
+
+/// `os._exit` while refscope measures: the figures are closed first, then the process ends.
+#[pyfunction]
+#[pyo3(signature = (status, /))]
+fn _exit(py: Python<'_>, status: Bound<'_, PyAny>) -> PyResult<()> {
+    if status.is_instance_of::<pyo3::types::PyInt>() {
+        let _ = _finish(py);
+    }
+    // SAFETY: GIL held; the reference is cloned out before any Python code runs.
+    let real = unsafe { REAL_EXIT.get() }.as_ref().map(|f| f.clone_ref(py));
+    match real {
+        Some(f) => f.call1(py, (status,)).map(drop),
+        None => Ok(()),
+    }
 }
 
 /// `sys.argv`, `sys.path[0]` and `__main__`'s `__file__`/`__loader__` as the interpreter sets
@@ -147,7 +221,14 @@ fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyRes
 }
 
 /// Which files are the user's: under `roots` or `--include`, not the interpreter's, not refscope's.
-fn filter(py: Python<'_>, job: &Job, roots: Vec<PathBuf>) -> PyResult<Filter> {
+fn filter(
+    py: Python<'_>,
+    cwd: &str,
+    roots: Vec<PathBuf>,
+    include: &[String],
+    exact: Vec<String>,
+    all: bool,
+) -> PyResult<Filter> {
     let sys = py.import("sys")?;
     let mut system: Vec<PathBuf> = Vec::new();
     for attr in ["prefix", "base_prefix", "exec_prefix", "base_exec_prefix"] {
@@ -165,32 +246,26 @@ fn filter(py: Python<'_>, job: &Job, roots: Vec<PathBuf>) -> PyResult<Filter> {
         .map(|p| p.to_path_buf())
         .into_iter()
         .collect();
-    let exact = match job.target {
-        Target::Code { .. } => vec!["<string>".to_string()],
-        _ => vec![],
-    };
-    Filter::new(
-        PathBuf::from(&job.cwd),
-        roots,
-        system,
-        own,
-        &job.include,
-        exact,
-        job.all,
-    )
-    .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))
+    Filter::new(PathBuf::from(cwd), roots, system, own, include, exact, all)
+        .map_err(|e| PyRuntimeError::new_err(format!("bad --include pattern `{}`: {}", e.0, e.1)))
 }
 
 /// The time tracer, with `refscope heap`'s census plan and refscope's bootstrap left untraced.
-fn tracer(py: Python<'_>, job: &Job, out: Writer, filter: Filter, bootstrap: Option<&Py<PyAny>>) -> PyResult<Tracer> {
+fn tracer(
+    py: Python<'_>,
+    heap: Option<&HeapPlan>,
+    out: Writer,
+    filter: Filter,
+    bootstrap: Option<&Py<PyAny>>,
+) -> PyResult<Tracer> {
     let mark = cpython::CodeMark::reserve(py)
         .ok_or_else(|| PyRuntimeError::new_err("every code-object extra slot is taken by other tools"))?;
     let mut tracer = Tracer::new(out, filter, mark);
-    if let Some(HeapPlan { at: None, top }) = &job.heap {
+    if let Some(HeapPlan { at: None, top }) = heap {
         // SAFETY: the worker runs with the GIL held.
         unsafe { *EXIT_CENSUS.get() = Some(*top) };
     }
-    if let Some(HeapPlan { at: Some(at), top }) = &job.heap {
+    if let Some(HeapPlan { at: Some(at), top }) = heap {
         let (at, top) = (at.clone(), *top);
         let when = format!("{}:{}", at.0, at.1);
         tracer.watch(Watch {
@@ -363,9 +438,22 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
 const LOST_HOOK: &str = "another tool set its own trace function with PyEval_SetTrace (as coverage's C tracer does), \
 which replaces refscope's on Python 3.9 to 3.11; nothing after this line was measured on the main thread";
 
-/// A forked child must not write into its parent's capture.
+/// In a forked child, after CPython's own after-fork work: with a capture of its own (see
+/// `capture::followed`) it goes on measuring from here; without, measuring stops.
 #[pyfunction]
 fn _forked(py: Python<'_>) {
+    if crate::capture::followed() {
+        let t = clock::ticks();
+        let _pause = Pause::new();
+        // SAFETY: fork handlers run with the GIL held, outside every event callback.
+        if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
+            with_thread(t, |ts| tr.forked(ts, t));
+            memory::forked(t);
+            tr.writer_mut().log(&process(Origin::Fork));
+            tr.writer().header().start_ticks.store(t, Ordering::Relaxed);
+            return;
+        }
+    }
     cpython::uninstall(py);
     memory::uninstall(py);
     // SAFETY: fork handlers run with the GIL held, and the tracer is uninstalled.
