@@ -8,6 +8,7 @@
 //! work (tracer callbacks, the GC callback) is paused: what it allocates is not counted.
 
 mod gc;
+mod live;
 mod pymalloc;
 pub mod rss;
 
@@ -24,9 +25,6 @@ use rustc_hash::FxHashMap;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// Live-table values: size above SLOT_BITS, the allocating slot below.
-const SLOT_BITS: u32 = 22;
-const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
 /// pymalloc's small-request threshold: larger blocks go to the C allocator.
 const SMALL: u64 = 512;
 
@@ -36,7 +34,7 @@ struct Domain {
 }
 
 struct Memory {
-    live: FxHashMap<usize, u64>,
+    live: live::Live,
     counters: *mut u64,
     header: *const Header,
     outside: u32,
@@ -47,7 +45,8 @@ struct Memory {
     /// The peak whose call stack was last copied, and at which line.
     stack_peak: u64,
     stack_slot: u32,
-    capacity: usize,
+    /// refscope's own bytes in `live`, as last published.
+    table_bytes: usize,
     domains: [Option<Box<Domain>>; 2],
 }
 
@@ -93,7 +92,7 @@ impl Memory {
         }
         let slot = self.slot(cur);
         let size = size as u64;
-        self.live.insert(p as usize, size << SLOT_BITS | slot as u64);
+        self.live.insert(p as usize, size, slot);
         self.add(slot, W_ALLOC_BYTES, size);
         self.add(slot, W_ALLOCS, 1);
         if object {
@@ -107,20 +106,19 @@ impl Memory {
         if self.heap > self.peak {
             self.new_peak(slot);
         }
-        if self.live.capacity() != self.capacity {
-            self.capacity = self.live.capacity();
-            let bytes = self.capacity * (std::mem::size_of::<(usize, u64)>() + 1);
+        let bytes = self.live.bytes();
+        if bytes != self.table_bytes {
+            self.table_bytes = bytes;
             self.header().mem.bookkeeping.store(bytes as u64, Relaxed);
         }
     }
 
     #[inline(always)]
     fn free(&mut self, p: *mut c_void, object: bool) {
-        let Some(v) = self.live.remove(&(p as usize)) else {
+        let Some((size, _)) = self.live.remove(p as usize) else {
             return;
         };
         let slot = self.slot(site::line());
-        let size = v >> SLOT_BITS;
         self.add(slot, W_FREED_BYTES, size);
         self.add(slot, W_FREES, 1);
         if object {
@@ -237,7 +235,7 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
     h.mem.outside_slot.store(outside, Relaxed);
     h.mem.on.store(1, Relaxed);
     let mut m = Memory {
-        live: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
+        live: live::Live::new(),
         counters,
         header: h as *const Header,
         outside,
@@ -246,7 +244,7 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
         peak: 0,
         stack_peak: 0,
         stack_slot: NO_SLOT,
-        capacity: 0,
+        table_bytes: 0,
         domains: [None, None],
     };
     for (i, (dom, objects)) in DOMAINS.into_iter().enumerate() {
@@ -328,9 +326,7 @@ pub fn forked(t: u64) {
 #[cfg_attr(not(Py_3_11), allow(dead_code))]
 pub fn forget(p: *mut c_void) {
     if let Some(m) = state() {
-        if let Some(v) = m.live.remove(&(p as usize)) {
-            let slot = (v & SLOT_MASK) as u32;
-            let size = v >> SLOT_BITS;
+        if let Some((size, slot)) = m.live.remove(p as usize) {
             m.sub(slot, W_ALLOC_BYTES, size);
             m.sub(slot, W_ALLOCS, 1);
             m.sub(slot, W_OBJS_NEW, 1);
@@ -347,11 +343,11 @@ pub fn forget(p: *mut c_void) {
 pub fn survivors() -> Vec<(u32, u64, u64)> {
     let Some(m) = state() else { return Vec::new() };
     let mut by: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
-    for v in m.live.values() {
-        let e = by.entry((v & SLOT_MASK) as u32).or_default();
+    m.live.each(|size, slot| {
+        let e = by.entry(slot).or_default();
         e.0 += 1;
-        e.1 += v >> SLOT_BITS;
-    }
+        e.1 += size;
+    });
     let mut rows: Vec<_> = by.into_iter().map(|(s, (n, b))| (s, n, b)).collect();
     rows.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
     rows
