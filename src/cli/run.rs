@@ -21,8 +21,9 @@ and report, for every line of your code: how often it ran and how long it took, 
 and what it allocated and freed; plus the peak heap, heap and RSS over time, why RSS did not come \
 down, every GC run and what is still allocated at exit (--no-memory leaves memory out). \
 Your code is the files under the script's directory (the current directory for -m and -c), \
-not the standard library or installed packages. The report goes to stderr, so the program's \
-stdout stays pipeable.",
+not the standard library or installed packages. Python processes the program starts \
+(multiprocessing, subprocess) are measured too and added in (--no-subprocesses: the main one only). \
+The report goes to stderr, so the program's stdout stays pipeable.",
     after_help = "Examples:\n  refscope run script.py --its-own-flag       refscope's options go before the script\n  refscope run -m pytest -x tests/            a module, as `python -m`\n  refscope run -c 'import json; json.dumps(list(range(10**5)))'\n  refscope run --include 'lib/**' --json report.json app.py\n  refscope run --timeout 30 server.py         stop after 30 s and report what was measured\n\nExit code: the program's own; 128+N when it was killed by signal N; 124 after --timeout;\n1 for bad input."
 )]
 pub struct RunArgs {
