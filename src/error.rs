@@ -21,9 +21,13 @@ pub enum Error {
     NoModule(String),
     #[error("cannot write `{0}`: {1}")]
     Unwritable(PathBuf, String),
+    #[error("refusing to write a report to `{0}`: it is `{1}`, which the run reads")]
+    OutputIsInput(PathBuf, String),
+    #[error("`{0}` is given for two outputs of the same run")]
+    OutputTwice(PathBuf),
     #[error("bad --include pattern `{0}`: {1}")]
     BadPattern(String, String),
-    #[error("--timeout must be a positive number of seconds, not `{0}`")]
+    #[error("--timeout must be a positive number of seconds up to 1e9, not `{0}`")]
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
@@ -55,6 +59,8 @@ impl Error {
             Error::Syntax { .. } => "fix the line above; `python FILE` reports the same error".into(),
             Error::NoModule(_) => "check the name and that its package is importable from the current directory".into(),
             Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),
+            Error::OutputIsInput(..) => "give the report a path of its own, e.g. `--json report.json`".into(),
+            Error::OutputTwice(_) => "give each output a path of its own".into(),
             Error::BadPattern(..) => "use a directory, a file, or a glob such as `src/**/*.py`".into(),
             Error::BenchStatement { .. } | Error::BenchSetup(_) => {
                 "names a statement uses must be defined by --setup (-s), which runs once per sample".into()

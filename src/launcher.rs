@@ -130,26 +130,70 @@ fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
     out
 }
 
-/// Keeps Ctrl-C for the program: the launcher ignores SIGINT while the worker runs.
-struct IgnoreSigint(libc::sigaction);
+/// A signal that asks refscope to stop (SIGTERM, SIGHUP), received while the worker ran.
+static STOP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
-impl IgnoreSigint {
-    fn new() -> IgnoreSigint {
-        // SAFETY: a zeroed sigaction is a valid empty one; both pointers are to live locals.
-        unsafe {
-            let mut new: libc::sigaction = std::mem::zeroed();
-            new.sa_sigaction = libc::SIG_IGN;
-            let mut old: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(libc::SIGINT, &new, &mut old);
-            IgnoreSigint(old)
+extern "C" fn on_stop(sig: libc::c_int) {
+    STOP.store(sig, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// While the worker runs: Ctrl-C is the program's (the launcher ignores SIGINT; the terminal
+/// sends it to the whole group), and SIGTERM or SIGHUP sent to refscope is passed on to the
+/// program, which ends as it would under python, and the report is still written.
+struct Signals([(libc::c_int, libc::sigaction); 3]);
+
+impl Signals {
+    fn new() -> Signals {
+        STOP.store(0, std::sync::atomic::Ordering::Relaxed);
+        let set = |sig, handler: libc::sighandler_t| {
+            // SAFETY: a zeroed sigaction is a valid empty one; both pointers are to live locals;
+            // the handler only stores to an atomic.
+            unsafe {
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = handler;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, &new, &mut old);
+                (sig, old)
+            }
+        };
+        let stop = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        Signals([
+            set(libc::SIGINT, libc::SIG_IGN),
+            set(libc::SIGTERM, stop),
+            set(libc::SIGHUP, stop),
+        ])
+    }
+
+    /// The stop signal received since the last call, if any.
+    fn take(&self) -> Option<libc::c_int> {
+        let s = STOP.swap(0, std::sync::atomic::Ordering::Relaxed);
+        (s != 0).then_some(s)
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for (sig, old) in &self.0 {
+            // SAFETY: puts back the action `new` read.
+            unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
         }
     }
 }
 
-impl Drop for IgnoreSigint {
-    fn drop(&mut self) {
-        // SAFETY: puts back the action `new` read.
-        unsafe { libc::sigaction(libc::SIGINT, &self.0, std::ptr::null_mut()) };
+/// The worker dies with the launcher, however the launcher ends.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: runs in the forked child before exec and only makes system calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                // The launcher died before the request took effect.
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 
@@ -178,14 +222,16 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let kind = clock::kind();
     let a = (clock::ticks(), clock::monotonic_ns());
     let started = Instant::now();
-    let mut child = Command::new(python)
-        .arg("-c")
+    let mut cmd = Command::new(python);
+    cmd.arg("-c")
         .arg(BOOTSTRAP)
         .env(ENV, serde_json::to_string(&job).expect("jobs serialize"))
-        .env_remove(CHILD_ENV)
+        .env_remove(CHILD_ENV);
+    die_with_parent(&mut cmd);
+    let signals = Signals::new();
+    let mut child = cmd
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
-    let sigint = IgnoreSigint::new();
     let mut sampler = crate::memory::rss::Sampler::new(child.id());
     let deadline = timeout.map(|s| started + Duration::from_secs_f64(s));
     let mut nap = Duration::from_micros(200);
@@ -200,6 +246,10 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
             Ok(None) => {}
             Err(e) => return Err(Error::Internal(format!("lost the worker: {e}"))),
         }
+        if let Some(sig) = signals.take() {
+            // SAFETY: signalling the worker, which has not been reaped yet, has no preconditions.
+            unsafe { libc::kill(child.id() as i32, sig) };
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
@@ -209,7 +259,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         std::thread::sleep(nap);
         nap = (nap * 2).min(Duration::from_millis(10)).min(sampler.interval());
     };
-    drop(sigint);
+    drop(signals);
     let wall_ns = started.elapsed().as_nanos() as u64;
     let b = (clock::ticks(), clock::monotonic_ns());
     let calibration = if b.1 - a.1 > 5_000_000 {

@@ -1,5 +1,6 @@
 //! `refscope bench`: timeit's flags, trustworthy statistics, A-vs-B verdicts.
 
+use super::output::Output;
 use crate::bench;
 use crate::error::Error;
 use crate::record::bench::label;
@@ -80,12 +81,12 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
         a.process,
     )?;
     bench::check(py, &opts)?;
-    let open = |p: &Option<PathBuf>| -> Result<Option<std::fs::File>, Error> {
-        p.as_ref()
-            .map(|p| std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string())))
-            .transpose()
-    };
-    let (json_file, plot_file) = (open(&a.json)?, open(&a.plot)?);
+    let json_file = a
+        .json
+        .as_deref()
+        .map(|p| Output::reserve(p, &[], &a.plot.as_deref().into_iter().collect::<Vec<_>>()))
+        .transpose()?;
+    let plot_file = a.plot.as_deref().map(|p| Output::reserve(p, &[], &[])).transpose()?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -128,13 +129,11 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
         .render(&rep)
         .as_bytes(),
     );
-    if let (Some(mut f), Some(p)) = (json_file, &a.json) {
-        f.write_all(Json.render(&rep).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = json_file {
+        f.write(&Json.render(&rep))?;
     }
-    if let (Some(mut f), Some(p)) = (plot_file, &a.plot) {
-        f.write_all(Svg.render(&rep).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = plot_file {
+        f.write(&Svg.render(&rep))?;
     }
     Ok(0)
 }

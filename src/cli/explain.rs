@@ -1,6 +1,7 @@
 //! `refscope explain`: runs a small program under the step tracer and tells its story.
 
-use super::run::{check_script, check_syntax};
+use super::output::Output;
+use super::run::{check_script, check_syntax, MAX_TIMEOUT};
 use crate::error::Error;
 use crate::launcher;
 use crate::record::explain::{Plan, STEP_CAP_EXIT};
@@ -54,13 +55,9 @@ pub struct ExplainArgs {
     argv: Vec<String>,
 }
 
-fn create(p: &PathBuf) -> Result<std::fs::File, Error> {
-    std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))
-}
-
 pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+    if !(args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT) {
         return Err(Error::BadTimeout(args.timeout));
     }
     let mut rest = args.argv.clone();
@@ -74,8 +71,20 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
     } else {
         return Err(Error::Usage("nothing to explain: give a script or `-c CODE`".into()));
     };
-    let json_file = args.json.as_ref().map(create).transpose()?;
-    let html_file = args.html.as_ref().map(create).transpose()?;
+    let script = match &target {
+        Target::Script { path } => vec![std::path::Path::new(path.as_str())],
+        _ => vec![],
+    };
+    let json_file = args
+        .json
+        .as_deref()
+        .map(|p| Output::reserve(p, &script, &args.html.as_deref().into_iter().collect::<Vec<_>>()))
+        .transpose()?;
+    let html_file = args
+        .html
+        .as_deref()
+        .map(|p| Output::reserve(p, &script, &[]))
+        .transpose()?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -144,13 +153,11 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         let _ = writeln!(err);
         let _ = err.write_all(explain::render(&rep).as_bytes());
     }
-    if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-        f.write_all(rep.to_json().as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = json_file {
+        f.write(&rep.to_json())?;
     }
-    if let (Some(mut f), Some(p)) = (html_file, &args.html) {
-        f.write_all(explain::html(&rep).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = html_file {
+        f.write(&explain::html(&rep))?;
     }
     Ok(match fin.ended {
         Ended::Exited(STEP_CAP_EXIT) if rep.limits.steps_cut => 0,

@@ -2,6 +2,7 @@
 
 mod bench;
 mod explain;
+mod output;
 mod run;
 mod size;
 
@@ -44,6 +45,7 @@ pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     argv[0] = "refscope".into();
     let argv = run::split_program_args(argv);
+    let _fds = output::LowFds::hold();
     let cli = match Cli::try_parse_from(&argv.0) {
         Ok(c) => c,
         Err(e) => return clap_error(e),

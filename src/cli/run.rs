@@ -1,5 +1,6 @@
 //! `refscope run`: checks the target, runs it in a worker, prints and saves the report.
 
+use super::output::Output;
 use crate::error::Error;
 use crate::launcher;
 use crate::record::heap::HeapReport;
@@ -61,6 +62,9 @@ pub struct RunArgs {
     #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
     argv: Vec<String>,
 }
+
+/// The longest `--timeout` (about 31 years): longer ones cannot be waited for.
+pub(super) const MAX_TIMEOUT: f64 = 1e9;
 
 /// Options of `refscope run` that take a value, for finding where the program's own args begin.
 const VALUE_FLAGS: &[&str] = &[
@@ -214,11 +218,16 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
 fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Option<HeapPlan>) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     let (target, program, argv) = target(py, &args, program_args)?;
-    // Open the JSON file before the run, so a bad path costs nothing.
-    let json_file = match &args.json {
-        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
-        None => None,
+    // Checked before the run, so a bad path costs nothing.
+    let script = match &target {
+        Target::Script { path } => vec![Path::new(path.as_str())],
+        _ => vec![],
     };
+    let json_file = args
+        .json
+        .as_deref()
+        .map(|p| Output::reserve(p, &script, &[]))
+        .transpose()?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -282,9 +291,8 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());
     }
-    if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-        f.write_all(Json.render(&rep).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = json_file {
+        f.write(&Json.render(&rep))?;
     }
     Ok(exit_code(fin.ended))
 }
@@ -304,7 +312,7 @@ fn heap_report(
     plan: &HeapPlan,
     how: &str,
     args: &RunArgs,
-    json_file: Option<std::fs::File>,
+    json_file: Option<Output>,
     ended: Ended,
 ) -> Result<i32, Error> {
     let Some(h) = census else {
@@ -322,9 +330,8 @@ fn heap_report(
     if !args.quiet {
         let _ = anstream::stderr().write_all(Terminal::top(args.top).render(h).as_bytes());
     }
-    if let (Some(mut f), Some(p)) = (json_file, &args.json) {
-        f.write_all(Json.render(h).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = json_file {
+        f.write(&Json.render(h))?;
     }
     Ok(exit_code(ended))
 }
@@ -332,7 +339,7 @@ fn heap_report(
 /// Checks the options and the program, and says what to run: (target, as shown, its arguments).
 fn target(py: Python<'_>, args: &RunArgs, program_args: Vec<String>) -> Result<(Target, String, Vec<String>), Error> {
     if let Some(t) = args.timeout {
-        if !(t > 0.0 && t.is_finite()) {
+        if !(t > 0.0 && t <= MAX_TIMEOUT) {
             return Err(Error::BadTimeout(t));
         }
     }

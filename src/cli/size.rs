@@ -1,5 +1,6 @@
 //! `refscope size EXPR`: evaluate an expression (after a setup) and report its sizes.
 
+use super::output::Output;
 use crate::error::Error;
 use crate::report::{Json, Render, Terminal};
 use clap::Args;
@@ -38,10 +39,7 @@ pub struct SizeArgs {
 use crate::error::python_text as describe;
 
 pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
-    let json_file = match &a.json {
-        Some(p) => Some(std::fs::File::create(p).map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?),
-        None => None,
-    };
+    let json_file = a.json.as_deref().map(|p| Output::reserve(p, &[], &[])).transpose()?;
     let builtins = py.import("builtins").map_err(|e| Error::Internal(e.to_string()))?;
     let ns = PyDict::new(py);
     let _ = ns.set_item("__name__", "__main__");
@@ -77,9 +75,8 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
     drop(value);
     let mut out = anstream::stdout();
     let _ = out.write_all(Terminal::top(a.top).render(&rep).as_bytes());
-    if let (Some(mut f), Some(p)) = (json_file, &a.json) {
-        f.write_all(Json.render(&rep).as_bytes())
-            .map_err(|e| Error::Unwritable(p.clone(), e.to_string()))?;
+    if let Some(f) = json_file {
+        f.write(&Json.render(&rep))?;
     }
     Ok(0)
 }

@@ -125,7 +125,7 @@ def test_unknown_refscope_flag(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", ""])
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "", "1e19", "1e300"])
 def test_bad_timeout(tmp_path, value):
     marker = tmp_path / "m"
     lines = assert_user_error(run_refscope(["--timeout", value, SCRIPTS / "write_marker.py", marker]))
