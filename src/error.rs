@@ -31,12 +31,16 @@ pub enum Error {
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
+    #[error("the argument `{0}` is not valid UTF-8 text")]
+    ArgNotUtf8(String),
     #[error("no census was taken: the program never reached {at} ({how})")]
     NeverReached { at: String, how: String },
     #[error("the {what} failed:\n{detail}")]
     Code { what: String, detail: String },
     #[error("statement {label} (`{stmt}`) raised {error}")]
     BenchStatement { label: String, stmt: String, error: String },
+    #[error("the benchmark's worker process ended before its samples were taken ({0})")]
+    BenchEnded(String),
     #[error("the setup raised {0}")]
     BenchSetup(String),
     #[error("{what} has a syntax error:\n{detail}")]
@@ -65,6 +69,9 @@ impl Error {
             Error::BenchStatement { .. } | Error::BenchSetup(_) => {
                 "names a statement uses must be defined by --setup (-s), which runs once per sample".into()
             }
+            Error::BenchEnded(_) => {
+                "a statement or the setup ended the process (os._exit, a crash, a signal); time what it does before that".into()
+            }
             Error::BenchSyntax { .. } => {
                 "quote each statement as one argument; use `;` or newlines between lines".into()
             }
@@ -72,6 +79,7 @@ impl Error {
             Error::NeverReached { .. } => "give a line that runs (not blank, not a comment, not only `else:`), or leave out --at for a census at exit".into(),
             Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
+            Error::ArgNotUtf8(_) => "refscope passes the program's arguments as text; rename the file or give the value as UTF-8".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,
         })

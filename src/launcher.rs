@@ -223,7 +223,10 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let a = (clock::ticks(), clock::monotonic_ns());
     let started = Instant::now();
     let mut cmd = Command::new(python);
-    cmd.arg("-c")
+    // The worker starts in the run directory and moves to the program's: modules the interpreter
+    // imports before the bootstrap runs (3.13's linecache for `-c`) cannot come from the user's.
+    cmd.current_dir(&dir.0)
+        .arg("-c")
         .arg(BOOTSTRAP)
         .env(ENV, serde_json::to_string(&job).expect("jobs serialize"))
         .env_remove(CHILD_ENV);

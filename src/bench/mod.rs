@@ -55,9 +55,11 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
     drop(writer);
     let mut failure = None;
+    let mut got = 0;
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
         if let Ok(msg) = serde_json::from_str::<Msg>(&line) {
+            got += matches!(msg, Msg::Sample { .. }) as u32;
             if let Err(e) = samples.take(msg, &job.stmts) {
                 failure.get_or_insert(e);
             }
@@ -69,8 +71,9 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
     if let Some(e) = failure {
         return Err(e);
     }
-    if !status.success() {
-        return Err(Error::Internal(format!("a bench worker ended with {status}")));
+    // Every sample, or the statements ended the worker themselves (os._exit, a crash, a signal).
+    if !status.success() || got < (job.warmups + job.samples) * job.stmts.len() as u32 {
+        return Err(Error::BenchEnded(status.to_string()));
     }
     Ok(())
 }

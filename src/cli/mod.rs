@@ -38,8 +38,19 @@ enum Command {
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
 #[pyfunction]
-pub fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let mut argv = argv;
+pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
+    let mut text = Vec::with_capacity(argv.len());
+    for a in argv {
+        match a.into_string() {
+            Ok(s) => text.push(s),
+            Err(a) => {
+                let e = Error::ArgNotUtf8(a.to_string_lossy().into_owned());
+                report_error(&e);
+                return e.exit_code();
+            }
+        }
+    }
+    let mut argv = text;
     if argv.is_empty() {
         argv.push("refscope".into());
     }

@@ -276,6 +276,9 @@ impl Explainer {
             return None;
         }
         let filename: String = code.getattr("co_filename").ok()?.extract().ok()?;
+        if !self.filter.own_code(&filename, code.as_ptr() as usize) {
+            return None;
+        }
         if let Some(f) = self.files.get(&filename) {
             return *f;
         }

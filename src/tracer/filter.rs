@@ -16,6 +16,9 @@ pub struct Filter {
     prefixes: Vec<PathBuf>,
     globs: GlobSet,
     exact: Vec<String>,
+    /// The program's own code objects of an `exact` file (`-c` code): other code compiled under
+    /// that name (a namedtuple's `eval`, an `exec` of a string) is not the program's.
+    programs: rustc_hash::FxHashSet<usize>,
     all: bool,
 }
 
@@ -59,8 +62,19 @@ impl Filter {
             prefixes,
             globs,
             exact,
+            programs: Default::default(),
             all,
         })
+    }
+
+    /// The code objects (by address, each kept alive by the program) of the `exact` files.
+    pub fn set_programs(&mut self, codes: rustc_hash::FxHashSet<usize>) {
+        self.programs = codes;
+    }
+
+    /// False for a code object named like an `exact` file that is not one of the program's own.
+    pub fn own_code(&self, filename: &str, code: usize) -> bool {
+        self.programs.is_empty() || self.programs.contains(&code) || !self.exact.iter().any(|e| e == filename)
     }
 
     /// A code object's filename as an absolute path (pseudo-files like `<string>` stay as they are).

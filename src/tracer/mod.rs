@@ -191,6 +191,10 @@ impl Tracer {
         &mut self.out
     }
 
+    pub fn filter_mut(&mut self) -> &mut Filter {
+        &mut self.filter
+    }
+
     pub fn parts(&mut self) -> (&Filter, &mut Writer) {
         (&self.filter, &mut self.out)
     }
@@ -253,6 +257,11 @@ impl Tracer {
             v
         };
         let filename = text(attr(c"co_filename"));
+        if !self.filter.own_code(&filename, code as usize) {
+            // SAFETY: GIL held, `code` live (the caller's promise).
+            unsafe { self.mark.set(code, UNTRACED) };
+            return None;
+        }
         let file = match self.files.get(&filename) {
             Some(f) => *f,
             None => {

@@ -21,6 +21,22 @@ use std::sync::atomic::Ordering;
 mod child;
 pub use child::_child;
 
+/// The standard modules the worker uses, imported before the program's directory is on
+/// `sys.path`: a `threading.py` or `sysconfig.py` beside the script must not stand in for them.
+const NEEDED: &[&str] = &[
+    "atexit",
+    "gc",
+    "importlib.machinery",
+    "importlib.util",
+    "linecache",
+    "runpy",
+    "sysconfig",
+    "threading",
+    "types",
+    #[cfg(not(Py_3_12))]
+    "dis",
+];
+
 /// `refscope heap` without `--at`: the census to take at exit (how many globals to name).
 static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
 
@@ -29,6 +45,8 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     let os = py.import("os")?;
     let job: String = os.getattr("environ")?.call_method1("pop", (ENV,))?.extract()?;
     let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
+    std::env::set_current_dir(&job.cwd)
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot enter {}: {e}", job.cwd)))?;
     let sys = py.import("sys")?;
     let globals = sys
         .getattr("modules")?
@@ -36,6 +54,9 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         .getattr("__dict__")?
         .cast_into::<PyDict>()?;
     globals.del_item("sys")?;
+    for m in NEEDED {
+        py.import(*m)?;
+    }
 
     let mut out =
         Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
@@ -60,7 +81,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     });
     out.follow_forks(children.as_ref().map(|c| Path::new(&c.dir)));
     let bootstrap = cpython::current_code(py);
-    let (mut tracer, explain) = match job.explain.clone() {
+    let (mut tracer, mut explain) = match job.explain.clone() {
         Some(plan) => (None, Some((out, filter, plan))),
         None => (
             Some(tracer(py, job.heap.as_ref(), out, filter, bootstrap.as_ref())?),
@@ -71,6 +92,15 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 
     // Everything the program needs is prepared before tracing starts, so none of it is measured.
     let code = compile_target(py, &job, &globals)?;
+    if let (Target::Code { .. }, Some(Ok(c))) = (&job.target, &code) {
+        let codes = code_tree(py, c)?;
+        if let Some(t) = tracer.as_mut() {
+            t.filter_mut().set_programs(codes.clone());
+        }
+        if let Some((_, f, _)) = explain.as_mut() {
+            f.set_programs(codes);
+        }
+    }
     py.import("runpy")?;
     if let Target::Module { name } = &job.target {
         if !module_exists(py, name) {
@@ -325,6 +355,25 @@ fn compile_target<'py>(
         }
         Target::Module { .. } => None,
     })
+}
+
+/// The addresses of `code` and of every code object nested in it (its functions, classes,
+/// lambdas and comprehensions), which live as long as the program.
+fn code_tree(py: Python<'_>, code: &Bound<'_, PyAny>) -> PyResult<rustc_hash::FxHashSet<usize>> {
+    let kind = py.import("types")?.getattr("CodeType")?;
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut todo = vec![code.clone()];
+    while let Some(c) = todo.pop() {
+        if seen.insert(c.as_ptr() as usize) {
+            for k in c.getattr("co_consts")?.try_iter()? {
+                let k = k?;
+                if k.is_instance(&kind)? {
+                    todo.push(k);
+                }
+            }
+        }
+    }
+    Ok(seen)
 }
 
 /// As `python -m`: parent packages are imported to find the module (before tracing).

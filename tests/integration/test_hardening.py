@@ -1,0 +1,57 @@
+"""Programs refscope used to break, and inputs it used to answer with a panic or a traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run, run_python, run_with_json
+
+REFSCOPE = [sys.executable, "-m", "refscope"]
+
+
+def assert_user_error(res, *words):
+    assert res.returncode == 1, res
+    assert res.stderr.startswith("error: "), res
+    for bad in ("Traceback", "panicked", "bug in refscope"):
+        assert bad not in res.stderr, res
+    for w in words:
+        assert w in res.stderr, res
+
+
+def test_explain_follows_only_the_program_s_own_dash_c_code():
+    # namedtuple evals its __new__ under the name <string>, as -c code is named.
+    code = "import logging\nprint('ok', logging.getLogger('x').name)"
+    res = run([*REFSCOPE, "explain", "-q", "-c", code])
+    assert (res.returncode, res.stdout) == (0, "ok x\n"), res
+
+
+def test_run_dash_c_does_not_charge_other_string_code_to_the_program_s_lines(tmp_path):
+    code = "import collections\nP = collections.namedtuple('P', 'x y')\nps = [P(i, i) for i in range(100)]"
+    res, report = run_with_json(tmp_path, ["-c", code])
+    assert res.returncode == 0, res
+    (f,) = report["files"]
+    hits = {l["line"]: l["hits"] for l in f["lines"]}
+    assert hits[1] == 1 and hits[2] == 1, hits
+
+
+@pytest.mark.parametrize("module", ["threading", "sysconfig", "dis", "runpy", "linecache"])
+def test_a_module_beside_the_script_named_like_the_standard_library_s(tmp_path, module):
+    (tmp_path / f"{module}.py").write_text("raise SystemExit('the user module was imported')\n")
+    (tmp_path / "main.py").write_text("print('hello')\n")
+    plain = run_python([tmp_path / "main.py"], cwd=tmp_path)
+    # The console script, as a user runs it (`python -m refscope` would put the cwd on sys.path).
+    res = run([Path(sys.executable).parent / "refscope", "run", "-q", tmp_path / "main.py"], cwd=tmp_path)
+    assert (res.returncode, res.stdout) == (plain.returncode, plain.stdout) == (0, "hello\n"), res
+
+
+def test_a_bench_statement_that_ends_the_process_is_a_clear_error():
+    assert_user_error(run([*REFSCOPE, "bench", "import os; os._exit(0)"]), "ended before")
+    assert_user_error(run([*REFSCOPE, "bench", "import ctypes; ctypes.string_at(0)"]), "ended before")
+
+
+def test_an_argument_that_is_not_utf8_is_a_clear_error(tmp_path):
+    arg = os.fsdecode(b"\xff")
+    assert_user_error(run([*REFSCOPE, "run", "-c", "pass", arg]), "UTF-8")
