@@ -35,22 +35,52 @@ impl RunDir {
         static N: AtomicU32 = AtomicU32::new(0);
         let base = PathBuf::from("/dev/shm");
         let base = if base.is_dir() { base } else { std::env::temp_dir() };
-        let dir = base.join(format!(
-            "refscope-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| Error::Internal(format!("cannot create run directory {}: {e}", dir.display())))?;
-        Ok(RunDir(dir))
+        sweep(&base);
+        loop {
+            let dir = base.join(format!(
+                "refscope-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => return Ok(RunDir(dir)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(Error::Internal(format!(
+                        "cannot create run directory {}: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        }
     }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes the run directories of refscope launchers that were killed before they could.
+fn sweep(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("refscope-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split_once('-').and_then(|(p, _)| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let mine = e.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            // SAFETY: getuid has no preconditions.
+            m.is_dir() && m.uid() == unsafe { libc::getuid() }
+        });
+        if mine && pid != std::process::id() && !alive(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

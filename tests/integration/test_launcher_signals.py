@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,3 +72,16 @@ def test_killing_refscope_kills_the_program(tmp_path):
     os.kill(launcher.pid, signal.SIGKILL)
     launcher.wait(timeout=10)
     assert gone(worker), "the program outlived refscope"
+
+
+def test_the_run_directory_of_a_killed_refscope_is_removed_by_the_next_run(tmp_path):
+    launcher = start(tmp_path, tmp_path / "r.json")
+    worker_of(launcher)
+    os.kill(launcher.pid, signal.SIGKILL)
+    launcher.wait(timeout=10)
+    base = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+    left = list(base.glob(f"refscope-{launcher.pid}-*"))
+    assert left, "expected the killed launcher's run directory"
+    res = subprocess.run([sys.executable, "-m", "refscope", "run", "-q", "-c", "pass"], env=environment(), timeout=60)
+    assert res.returncode == 0
+    assert not any(p.exists() for p in left)
