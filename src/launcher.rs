@@ -98,6 +98,35 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Every living process below `root` in the process tree.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// Reads every child's capture in `dir`, waiting up to CHILD_GRACE for those still running to
 /// finish; after a timeout, those still running are stopped with the program.
 fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
@@ -284,6 +313,11 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
             unsafe { libc::kill(child.id() as i32, sig) };
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The program is stopped with every process it started (a pool, a `sleep 30`).
+            for pid in descendants(child.id()) {
+                // SAFETY: signalling a process has no memory-safety preconditions.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
             let _ = child.kill();
             let _ = child.wait();
             break Ended::TimedOut(timeout.unwrap_or(0.0));

@@ -321,10 +321,16 @@ fn heap_report(
             .as_ref()
             .map(|(f, l)| format!("{f}:{l}"))
             .unwrap_or_else(|| "exit".into());
-        return Err(Error::NeverReached {
+        let e = Error::NeverReached {
             at,
             how: how.to_string(),
-        });
+        };
+        // A program that crashed or was stopped keeps its own exit code, as under python.
+        if ended != Ended::Exited(0) {
+            super::report_error(&e);
+            return Ok(exit_code(ended));
+        }
+        return Err(e);
     };
     // As with `run`, the report goes to stderr: the program's stdout stays its own.
     if !args.quiet {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,33 @@ def test_a_bench_statement_that_ends_the_process_is_a_clear_error():
 def test_an_argument_that_is_not_utf8_is_a_clear_error(tmp_path):
     arg = os.fsdecode(b"\xff")
     assert_user_error(run([*REFSCOPE, "run", "-c", "pass", arg]), "UTF-8")
+
+
+def gone(pid, within=5.0):
+    """True once process PID has ended (a zombie has)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_timeout_stops_every_process_the_program_started():
+    res = run([*REFSCOPE, "run", "-q", "--timeout", "1", "kids_shell_sleep.py"])
+    assert res.returncode == 124, res
+    assert gone(int(res.stdout.split()[0])), "the program's `sleep 30` outlived the timeout"
+
+
+@pytest.mark.parametrize(
+    "args,code",
+    [(["--timeout", "1", "sleeper.py"], 124), (["segfault.py"], 139)],
+    ids=["timeout", "segfault"],
+)
+def test_heap_keeps_the_program_s_exit_code_when_it_never_took_its_census(args, code):
+    res = run([*REFSCOPE, "heap", *args])
+    assert res.returncode == code, res
+    assert "error: no census was taken" in res.stderr and "Traceback" not in res.stderr, res
