@@ -164,11 +164,13 @@ fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
     let mut out = Vec::new();
     for (pid, path) in found.drain(..) {
         let running = alive(pid);
-        let stopped = running && timed_out;
-        if stopped {
+        if running && timed_out {
             // SAFETY: signalling a process has no memory-safety preconditions.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
+        // After a timeout, a child that had not finished was stopped with the program (most
+        // already with the process tree, before this read).
+        let stopped = timed_out && !finished(&path);
         let Some(bytes) = map(&path) else { continue };
         let capture = Reader::parse(&bytes);
         // A fork that ran another program (or never reached Python's fork handler) measured nothing.
@@ -180,7 +182,7 @@ fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
             out.push(Child {
                 pid,
                 capture,
-                running: running && !stopped,
+                running: running && !timed_out,
                 stopped,
             });
         }
