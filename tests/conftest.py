@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,19 @@ def line_of(name: str, text: str) -> int:
     found = [i + 1 for i, l in enumerate(lines) if text in l and not l.lstrip().startswith("#")]
     assert len(found) == 1, f"{text!r} found on lines {found} of {name}"
     return found[0]
+
+
+def process_gone(pid: int, within: float = 10.0) -> bool:
+    """True once process PID has ended (a zombie has), waiting up to WITHIN seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def functions_by_name(report: dict) -> dict:

@@ -24,6 +24,8 @@ pub struct Live {
     /// The chunk used last: (address >> CHUNK_SHIFT, its entries).
     last: (usize, *mut u32),
     large: FxHashMap<usize, (u64, u32)>,
+    /// Set when the table took more memory since `take_grown`.
+    grew: bool,
 }
 
 impl Live {
@@ -32,6 +34,7 @@ impl Live {
             chunks: FxHashMap::default(),
             last: (usize::MAX, std::ptr::null_mut()),
             large: FxHashMap::with_capacity_and_hasher(1 << 10, Default::default()),
+            grew: true,
         }
     }
 
@@ -40,14 +43,19 @@ impl Live {
         size <= SMALL && p.is_multiple_of(GRAIN)
     }
 
-    /// The entry of address `p` (16-byte aligned), making its chunk when `make`.
+    /// The entry of address `p` (16-byte aligned), making its chunk when `make` (and then
+    /// counting it in `grew`).
     #[inline(always)]
     fn entry(&mut self, p: usize, make: bool) -> Option<*mut u32> {
         let key = p >> CHUNK_SHIFT;
         let at = (p & ((1 << CHUNK_SHIFT) - 1)) / GRAIN;
         if key != self.last.0 {
             let chunk = if make {
-                self.chunks.entry(key).or_insert_with(|| Box::new([0; CHUNK_ENTRIES]))
+                let grew = &mut self.grew;
+                self.chunks.entry(key).or_insert_with(|| {
+                    *grew = true;
+                    Box::new([0; CHUNK_ENTRIES])
+                })
             } else {
                 self.chunks.get_mut(&key)?
             };
@@ -65,8 +73,16 @@ impl Live {
             // SAFETY: `entry` returned a pointer into a live chunk.
             unsafe { *e = (size as u32) << SLOT_BITS | (slot + 1) };
         } else {
+            let before = self.large.capacity();
             self.large.insert(p, (size, slot));
+            self.grew |= self.large.capacity() != before;
         }
+    }
+
+    /// Whether the table took more memory since the last call.
+    #[inline(always)]
+    pub fn take_grown(&mut self) -> bool {
+        std::mem::take(&mut self.grew)
     }
 
     /// Takes the block at `p` out: (size, slot), or None when it is not in the table.

@@ -45,8 +45,6 @@ struct Memory {
     /// The peak whose call stack was last copied, and at which line.
     stack_peak: u64,
     stack_slot: u32,
-    /// refscope's own bytes in `live`, as last published.
-    table_bytes: usize,
     domains: [Option<Box<Domain>>; 2],
 }
 
@@ -106,10 +104,8 @@ impl Memory {
         if self.heap > self.peak {
             self.new_peak(slot);
         }
-        let bytes = self.live.bytes();
-        if bytes != self.table_bytes {
-            self.table_bytes = bytes;
-            self.header().mem.bookkeeping.store(bytes as u64, Relaxed);
+        if self.live.take_grown() {
+            self.header().mem.bookkeeping.store(self.live.bytes() as u64, Relaxed);
         }
     }
 
@@ -244,7 +240,6 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
         peak: 0,
         stack_peak: 0,
         stack_slot: NO_SLOT,
-        table_bytes: 0,
         domains: [None, None],
     };
     for (i, (dom, objects)) in DOMAINS.into_iter().enumerate() {

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import run, run_python, run_with_json
+from conftest import process_gone, run, run_python, run_with_json
 
 REFSCOPE = [sys.executable, "-m", "refscope"]
 
@@ -58,23 +57,12 @@ def test_an_argument_that_is_not_utf8_is_a_clear_error(tmp_path):
     assert_user_error(run([*REFSCOPE, "run", "-c", "pass", arg]), "UTF-8")
 
 
-def gone(pid, within=5.0):
-    """True once process PID has ended (a zombie has)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
-                return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_timeout_stops_every_process_the_program_started():
     res = run([*REFSCOPE, "run", "-q", "--timeout", "1", "kids_shell_sleep.py"])
     assert res.returncode == 124, res
-    assert gone(int(res.stdout.split()[0])), "the program's `sleep 30` outlived the timeout"
+    assert process_gone(int(res.stdout.split()[0])), "the program's `sleep 30` outlived the timeout"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, environment, line_of
+from conftest import SCRIPTS, environment, line_of, process_gone
 
 
 def start(tmp_path, out):
@@ -40,16 +40,6 @@ def worker_of(launcher, within=20.0):
     raise AssertionError("no worker found")
 
 
-def gone(pid, within=10.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z"):
-                return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -60,7 +50,7 @@ def test_a_stop_signal_to_refscope_stops_the_program_and_the_report_is_written(t
     launcher.send_signal(sig)
     _, err = launcher.communicate(timeout=30)
     assert launcher.returncode == 128 + sig, err
-    assert gone(worker)
+    assert process_gone(worker)
     report = json.loads(out.read_text())
     assert report["outcome"]["partial"] and report["outcome"]["signal"] == signal.Signals(sig).name
     assert report["outcome"]["last_line"]["line"] == line_of("sleeper.py", "time.sleep(30)")
@@ -71,7 +61,7 @@ def test_killing_refscope_kills_the_program(tmp_path):
     worker = worker_of(launcher)
     os.kill(launcher.pid, signal.SIGKILL)
     launcher.wait(timeout=10)
-    assert gone(worker), "the program outlived refscope"
+    assert process_gone(worker), "the program outlived refscope"
 
 
 def test_the_run_directory_of_a_killed_refscope_is_removed_by_the_next_run(tmp_path):

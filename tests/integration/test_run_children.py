@@ -6,11 +6,10 @@ killed keeps what it measured; `--no-subprocesses` leaves them out."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import line_of, run_python, run_with_json
+from conftest import line_of, process_gone, run_python, run_with_json
 
 
 def same_as_python(tmp_path, args):
@@ -123,17 +122,6 @@ def test_the_terminal_report_lists_the_processes(tmp_path):
     assert "ended without finishing" in res.stderr
 
 
-def gone(pid, within=5.0):
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            return True
-        if stat.rsplit(") ", 1)[1].startswith("Z"):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_timeout_stops_the_children_too_and_leaves_nothing_behind(tmp_path):
@@ -142,6 +130,6 @@ def test_a_timeout_stops_the_children_too_and_leaves_nothing_behind(tmp_path):
     assert res.returncode == 124, res
     (child,) = report["processes"][1:]
     assert not child["finished"] and "timeout" in child["description"]
-    assert gone(child["pid"]), "the child outlived the run"
+    assert process_gone(child["pid"]), "the child outlived the run"
     left = {n for n in os.listdir("/dev/shm") if n.startswith("refscope-")} - shm if shm else set()
     assert not left, left
