@@ -12,6 +12,7 @@ mod explain;
 mod launcher;
 mod memory;
 mod objects;
+mod profiler;
 mod py;
 mod record;
 mod report;

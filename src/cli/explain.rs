@@ -109,6 +109,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
                 memory: false,
                 explain: Some(plan),
                 subprocesses: false,
+                profile: false,
             },
             Some(args.timeout),
         )

@@ -3,6 +3,7 @@
 mod bench;
 mod explain;
 mod output;
+mod profile;
 mod run;
 mod size;
 
@@ -20,7 +21,7 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
     name = "refscope",
     version,
     about = "See what your Python code does to memory and time.",
-    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step"
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope profile script.py           call tree, flame graph, pstats: every call counted\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +35,7 @@ enum Command {
     Size(size::SizeArgs),
     Heap(run::HeapArgs),
     Explain(explain::ExplainArgs),
+    Profile(profile::ProfileArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -67,6 +69,7 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
         Command::Size(args) => size::run(py, args),
         Command::Heap(args) => run::heap(py, args, argv.1),
         Command::Explain(args) => explain::run(py, args, argv.1),
+        Command::Profile(args) => profile::run(py, args, argv.1),
     };
     match result {
         Ok(code) => code,

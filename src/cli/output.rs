@@ -53,10 +53,15 @@ impl Output {
 
     /// Writes `text` and puts the file in place (with the mode an ordinary new file gets, or the
     /// one the file it replaces had).
-    pub fn write(mut self, text: &str) -> Result<(), Error> {
+    pub fn write(self, text: &str) -> Result<(), Error> {
+        self.write_bytes(text.as_bytes())
+    }
+
+    /// As `write`, for a binary file.
+    pub fn write_bytes(mut self, bytes: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::PermissionsExt;
         let unwritable = |e: std::io::Error| Error::Unwritable(self.path.clone(), e.to_string());
-        self.tmp.write_all(text.as_bytes()).map_err(unwritable)?;
+        self.tmp.write_all(bytes).map_err(unwritable)?;
         self.tmp.flush().map_err(unwritable)?;
         let mode = match std::fs::metadata(&self.path) {
             Ok(m) => m.permissions().mode() & 0o7777,

@@ -77,12 +77,17 @@ const VALUE_FLAGS: &[&str] = &[
     "--max-steps",
     "--max-objects",
     "--depth",
+    "--pstats",
+    "--speedscope",
+    "--folded",
+    "--flamegraph",
+    "--flamegraph-by",
 ];
 
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
 pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
-    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap" | "explain")) {
+    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap" | "explain" | "profile")) {
         return (argv, vec![]);
     }
     let mut i = 2;
@@ -252,6 +257,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
                 memory: heap.is_none() && !args.no_memory,
                 explain: None,
                 subprocesses: heap.is_none() && !args.no_subprocesses,
+                profile: false,
             },
             args.timeout,
         )
@@ -298,7 +304,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
 }
 
 /// The exit code python would have given: its own, 128 + the signal, or 124 for a timeout.
-fn exit_code(ended: Ended) -> i32 {
+pub(super) fn exit_code(ended: Ended) -> i32 {
     match ended {
         Ended::Exited(c) => c,
         Ended::Signalled(s) => 128 + s,
@@ -344,23 +350,47 @@ fn heap_report(
 
 /// Checks the options and the program, and says what to run: (target, as shown, its arguments).
 fn target(py: Python<'_>, args: &RunArgs, program_args: Vec<String>) -> Result<(Target, String, Vec<String>), Error> {
+    resolve(
+        py,
+        Given {
+            module: args.module.as_deref(),
+            code: args.code.as_deref(),
+            argv: &args.argv,
+            timeout: args.timeout,
+            include: &args.include,
+        },
+        program_args,
+    )
+}
+
+/// What the command line says to run, as any command that runs a program takes it.
+pub(super) struct Given<'a> {
+    pub module: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub argv: &'a [String],
+    pub timeout: Option<f64>,
+    pub include: &'a [String],
+}
+
+/// Checks `Given` and the program: (target, as shown, its arguments).
+pub(super) fn resolve(py: Python<'_>, args: Given, program_args: Vec<String>) -> Result<(Target, String, Vec<String>), Error> {
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t <= MAX_TIMEOUT) {
             return Err(Error::BadTimeout(t));
         }
     }
-    for p in &args.include {
+    for p in args.include {
         if let Err(e) = globset::Glob::new(p) {
             return Err(Error::BadPattern(p.clone(), e.kind().to_string()));
         }
     }
-    let mut rest = args.argv.clone();
+    let mut rest = args.argv.to_vec();
     rest.extend(program_args);
-    Ok(if let Some(m) = &args.module {
-        (Target::Module { name: m.clone() }, format!("-m {m}"), rest)
-    } else if let Some(c) = &args.code {
+    Ok(if let Some(m) = args.module {
+        (Target::Module { name: m.to_string() }, format!("-m {m}"), rest)
+    } else if let Some(c) = args.code {
         check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
-        (Target::Code { code: c.clone() }, "-c".to_string(), rest)
+        (Target::Code { code: c.to_string() }, "-c".to_string(), rest)
     } else if let Some((script, more)) = rest.split_first() {
         check_script(py, script)?;
         (Target::Script { path: script.clone() }, script.clone(), more.to_vec())

@@ -145,3 +145,23 @@ pub struct PyFrameObject {
     pub f_lineno: c_int,
     pub f_trace_lines: c_char,
 }
+
+/// `PyCFunctionObject` (`Include/cpython/methodobject.h`, 3.9–3.13): a built-in function or a
+/// built-in method bound to `m_self`; only the fields refscope reads.
+#[repr(C)]
+pub struct PyCFunctionObject {
+    pub ob_base: ffi::PyObject,
+    pub m_ml: *mut ffi::PyMethodDef,
+    pub m_self: *mut ffi::PyObject,
+    pub m_module: *mut ffi::PyObject,
+}
+
+/// `PyMethodDescrObject` (`Include/descrobject.h`, 3.9–3.13): `PyDescr_COMMON`, then the method.
+#[repr(C)]
+pub struct PyMethodDescrObject {
+    pub ob_base: ffi::PyObject,
+    pub d_type: *mut ffi::PyTypeObject,
+    pub d_name: *mut ffi::PyObject,
+    pub d_qualname: *mut ffi::PyObject,
+    pub d_method: *mut ffi::PyMethodDef,
+}

@@ -4,11 +4,16 @@
 //! thread; 3.12+ through `sys.monitoring` (PEP 669) with C callbacks, process-wide. Both report
 //! to an `Events` implementation given at install time; this layer knows nothing above it.
 
+pub mod calls;
 pub mod frees;
 mod gil;
 mod layout;
 #[cfg(Py_3_12)]
 mod monitoring;
+#[cfg(Py_3_12)]
+mod monitoring_calls;
+#[cfg(not(Py_3_12))]
+mod setprofile;
 #[cfg(not(Py_3_12))]
 mod settrace;
 
@@ -16,7 +21,12 @@ mod settrace;
 use monitoring as backend;
 #[cfg(not(Py_3_12))]
 use settrace as backend;
+#[cfg(Py_3_12)]
+use monitoring_calls as calls_backend;
+#[cfg(not(Py_3_12))]
+use setprofile as calls_backend;
 
+pub use calls::{c_names, code_info, CCallable, Calls};
 pub use gil::GilCell;
 
 use pyo3::ffi;
@@ -81,6 +91,21 @@ pub enum Handover {
     /// Another tool had set its own trace hook on this thread (3.9–3.11 have one per thread):
     /// events stopped reaching refscope at that point.
     Replaced,
+}
+
+/// What the report says profiled the program (`refscope profile`).
+pub fn profiler_name() -> &'static str {
+    calls_backend::NAME
+}
+
+/// Starts delivering calls and returns to `C` on every thread (`refscope profile`).
+pub fn install_calls<C: Calls>(py: Python<'_>) -> PyResult<()> {
+    calls_backend::install::<C>(py)
+}
+
+/// Stops delivering calls; safe to call twice.
+pub fn uninstall_calls(py: Python<'_>) -> Handover {
+    calls_backend::uninstall(py)
 }
 
 /// Stops delivering events, and leaves the program's own tracers running; safe to call twice.

@@ -24,14 +24,14 @@ struct Monitor {
 
 static MONITOR: GilCell<Option<Monitor>> = GilCell::new(None);
 
-type Args = *mut *mut ffi::PyObject;
+pub(super) type Args = *mut *mut ffi::PyObject;
 
 /// A new reference to None, a callback's usual answer.
 ///
 /// # Safety
 /// The GIL is held.
 #[inline(always)]
-unsafe fn none() -> *mut ffi::PyObject {
+pub(super) unsafe fn none() -> *mut ffi::PyObject {
     // SAFETY: GIL held; None is never freed.
     unsafe { ffi::Py_NewRef(ffi::Py_None()) }
 }
@@ -223,9 +223,9 @@ unsafe extern "C" fn on_unwind<E: Events>(
     }
 }
 
-type Callback = unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
+pub(super) type Callback = unsafe extern "C" fn(*mut ffi::PyObject, Args, ffi::Py_ssize_t) -> *mut ffi::PyObject;
 
-fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyResult<Py<PyAny>> {
+pub(super) fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyResult<Py<PyAny>> {
     let def = Box::leak(Box::new(ffi::PyMethodDef {
         ml_name: name.as_ptr(),
         ml_meth: ffi::PyMethodDefPointer { PyCFunctionFast: f },
@@ -243,10 +243,10 @@ fn callback(py: Python<'_>, name: &'static std::ffi::CStr, f: Callback) -> PyRes
     }
 }
 
-pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
+/// Takes a free tool id: the ids PEP 669 names for nobody first; the profiler's (cProfile takes
+/// it on 3.12+) last; the debugger's and coverage's never.
+pub(super) fn take_tool(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, i32)> {
     let mon = py.import("sys")?.getattr("monitoring")?;
-    // The ids PEP 669 names for nobody first; the profiler's (cProfile takes it on 3.12+) last;
-    // the debugger's and coverage's never.
     let tool = [4, 3, 2]
         .into_iter()
         .find(|id| {
@@ -260,6 +260,22 @@ pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
             )
         })?;
     mon.call_method1("use_tool_id", (tool, "refscope"))?;
+    Ok((mon, tool))
+}
+
+/// Gives a tool id back, with its callbacks.
+pub(super) fn free_tool(py: Python<'_>, tool: i32, events: &[i32]) {
+    if let Ok(mon) = py.import("sys").and_then(|s| s.getattr("monitoring")) {
+        let _ = mon.call_method1("set_events", (tool, 0));
+        for bit in events {
+            let _ = mon.call_method1("register_callback", (tool, *bit, py.None()));
+        }
+        let _ = mon.call_method1("free_tool_id", (tool,));
+    }
+}
+
+pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
+    let (mon, tool) = take_tool(py)?;
     let ev = mon.getattr("events")?;
     let e = |n: &str| -> PyResult<i32> { ev.getattr(n)?.extract() };
     let table: [(&str, &'static std::ffi::CStr, Callback); 8] = [
@@ -300,12 +316,6 @@ pub fn uninstall(py: Python<'_>) -> super::Handover {
     let Some(m) = (unsafe { MONITOR.get() }).take() else {
         return super::Handover::Kept;
     };
-    if let Ok(mon) = py.import("sys").and_then(|s| s.getattr("monitoring")) {
-        let _ = mon.call_method1("set_events", (m.tool, 0));
-        for bit in &m.events {
-            let _ = mon.call_method1("register_callback", (m.tool, *bit, py.None()));
-        }
-        let _ = mon.call_method1("free_tool_id", (m.tool,));
-    }
+    free_tool(py, m.tool, &m.events);
     super::Handover::Kept
 }

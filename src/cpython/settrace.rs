@@ -33,7 +33,7 @@ unsafe fn line(frame: *mut ffi::PyFrameObject) -> u32 {
 ///
 /// # Safety
 /// `frame` is the live frame of a RETURN event, with the GIL held.
-unsafe fn suspending(frame: *mut ffi::PyFrameObject) -> bool {
+pub(super) unsafe fn suspending(frame: *mut ffi::PyFrameObject) -> bool {
     // SAFETY: a live frame object starts with this version's `PyFrameObject` fields.
     #[cfg(not(Py_3_10))]
     return unsafe { !(*frame.cast::<PyFrameObject>()).f_stacktop.is_null() };
@@ -264,9 +264,15 @@ unsafe fn trampoline(
 /// that block is the tracer's doing, not the program's.
 #[inline(always)]
 fn forget_frame<E: Events>(frame: *mut ffi::PyFrameObject) {
+    forget_frame_with(frame, E::not_the_programs)
+}
+
+/// `forget_frame`, telling `forget`.
+#[inline(always)]
+pub(super) fn forget_frame_with(frame: *mut ffi::PyFrameObject, forget: fn(*mut std::ffi::c_void)) {
     // The block starts at the GC header in front of the object.
     #[cfg(Py_3_11)]
-    E::not_the_programs(frame.cast::<u8>().wrapping_sub(super::layout::GC_HEAD).cast());
+    forget(frame.cast::<u8>().wrapping_sub(super::layout::GC_HEAD).cast());
     #[cfg(not(Py_3_11))]
     let _ = frame;
 }
@@ -336,12 +342,20 @@ fn threading_gettrace(py: Python<'_>) -> Py<PyAny> {
     }
 }
 
-pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
+/// What `suspending` needs to know of this version's bytecode.
+pub(super) fn read_opcodes(py: Python<'_>) -> PyResult<()> {
     #[cfg(Py_3_11)]
     YIELD_VALUE.store(
         py.import("dis")?.getattr("opmap")?.get_item("YIELD_VALUE")?.extract()?,
         std::sync::atomic::Ordering::Relaxed,
     );
+    #[cfg(not(Py_3_11))]
+    let _ = py;
+    Ok(())
+}
+
+pub fn install<E: Events>(py: Python<'_>) -> PyResult<()> {
+    read_opcodes(py)?;
     let sys = py.import("sys")?;
     let threading = py.import("threading")?;
     let whats = [

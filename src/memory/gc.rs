@@ -6,6 +6,7 @@ use crate::clock;
 use crate::cpython::GilCell;
 use crate::record::{Record, NO_SLOT};
 use crate::site::{self, Pause};
+use crate::profiler::PROFILER;
 use crate::tracer::TRACER;
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -109,9 +110,14 @@ unsafe extern "C" fn on_gc(
                 });
                 // Outside refscope's own callbacks nothing else holds the tracer: log now.
                 if !pause.nested() {
-                    if let Some(tr) = TRACER.get().as_mut() {
+                    let out = match (TRACER.get().as_mut(), PROFILER.get().as_mut()) {
+                        (Some(tr), _) => Some(tr.writer_mut()),
+                        (None, Some(p)) => Some(p.writer_mut()),
+                        _ => None,
+                    };
+                    if let Some(out) = out {
                         for r in g.pending.drain(..) {
-                            tr.writer_mut().log(&r);
+                            out.log(&r);
                         }
                     }
                 }

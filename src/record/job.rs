@@ -38,6 +38,9 @@ pub struct Job {
     /// `refscope explain`: a step tracer instead of the time tracer.
     #[serde(default)]
     pub explain: Option<super::explain::Plan>,
+    /// `refscope profile`: a call-tree profiler instead of the line tracer.
+    #[serde(default)]
+    pub profile: bool,
     /// Measure the program's child processes too, each in a capture of its own next to this one.
     #[serde(default)]
     pub subprocesses: bool,

@@ -83,12 +83,42 @@ pub enum Record {
     ExplainLimits { limits: explain::Limits },
     /// Measuring stopped on a thread at this line (NO_SLOT: before any line), and why.
     Lost { slot: u32, reason: String },
+    /// `refscope profile`: a function, the first time it is called. Python functions carry
+    /// their code object's `co_filename`, `co_firstlineno` and `co_name` (cProfile's key) in
+    /// `file`, `line` and `label`; C functions and classes `~`, 0 and cProfile's label.
+    Func {
+        id: u32,
+        kind: FuncKind,
+        name: String,
+        label: String,
+        file: String,
+        line: u32,
+        /// In your code (the files `run` would trace).
+        yours: bool,
+    },
+    /// `refscope profile`: a node of a thread's call tree, a function (`func`) called from the
+    /// node `parent`, with its counter slot (calls, total and self ticks, memory). A thread's
+    /// root has parent and func NO_SLOT.
+    Node { slot: u32, parent: u32, func: u32, thread: u32 },
+    /// `refscope profile`: a thread, when it first ran (again once its name is known).
+    Thread { id: u32, name: String },
     /// The Python allocator's own statistics, and the process's resident memory, at a moment.
     Pymalloc {
         when: String,
         stats: PymallocStats,
         rss: u64,
     },
+}
+
+/// What a profiled function is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FuncKind {
+    Python,
+    /// A built-in function or method (C code).
+    Builtin,
+    /// A built-in class, called (`range(10)`, `int(s)`): seen on 3.12+ only.
+    Class,
 }
 
 /// How a measured process came to be.

@@ -6,11 +6,15 @@
 pub mod bench;
 pub mod build;
 pub mod explain;
+pub mod flame;
 mod json;
 pub mod memory;
 pub mod numbers;
+pub mod profile;
+pub mod pstats;
 pub mod run;
 mod sentences;
+pub mod speedscope;
 mod svg;
 pub mod terminal;
 

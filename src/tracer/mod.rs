@@ -224,39 +224,9 @@ impl Tracer {
     /// As `code`.
     #[cold]
     unsafe fn register(&mut self, code: *mut ffi::PyObject) -> Option<u32> {
-        // SAFETY: GIL held, `code` live; the result is a new reference or null with an error set.
-        let attr = |name: &std::ffi::CStr| unsafe { ffi::PyObject_GetAttrString(code, name.as_ptr()) };
-        // SAFETY: `o` is what `attr` returned: a new reference, released here, or null.
-        let text = |o: *mut ffi::PyObject| unsafe {
-            if o.is_null() {
-                ffi::PyErr_Clear();
-                return String::new();
-            }
-            let mut n: ffi::Py_ssize_t = 0;
-            let p = ffi::PyUnicode_AsUTF8AndSize(o, &mut n);
-            let s = if p.is_null() {
-                ffi::PyErr_Clear();
-                String::new()
-            } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, n as usize)).into_owned()
-            };
-            ffi::Py_DECREF(o);
-            s
-        };
-        // SAFETY: as for `text`.
-        let int = |o: *mut ffi::PyObject| unsafe {
-            if o.is_null() {
-                ffi::PyErr_Clear();
-                return 0;
-            }
-            let v = ffi::PyLong_AsLongLong(o);
-            ffi::Py_DECREF(o);
-            if v == -1 && !ffi::PyErr_Occurred().is_null() {
-                ffi::PyErr_Clear();
-            }
-            v
-        };
-        let filename = text(attr(c"co_filename"));
+        // SAFETY: the caller's promise is `code_info`'s.
+        let info = unsafe { cpython::code_info(code) };
+        let filename = info.filename;
         if !self.filter.own_code(&filename, code as usize) {
             // SAFETY: GIL held, `code` live (the caller's promise).
             unsafe { self.mark.set(code, UNTRACED) };
@@ -287,10 +257,8 @@ impl Tracer {
             unsafe { self.mark.set(code, UNTRACED) };
             return None;
         };
-        let name = text(attr(c"co_name"));
-        let qualname = text(attr(cpython::QUALNAME_C));
-        let first_line = int(attr(c"co_firstlineno")).max(0) as u32;
-        let generator = int(attr(c"co_flags")) & cpython::CO_GENERATOR_LIKE != 0;
+        let (name, qualname, first_line) = (info.name, info.qualname, info.first_line);
+        let generator = info.flags & cpython::CO_GENERATOR_LIKE != 0;
         let slot = self.out.new_slot();
         if slot == NO_SLOT
             || !self.out.log(&Record::Code {

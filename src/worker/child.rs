@@ -60,7 +60,7 @@ fn start(py: Python<'_>) -> PyResult<()> {
     let Ok(mut out) = Writer::create(&path) else {
         return Ok(());
     };
-    out.log(&start_record(&py.import("sys")?)?);
+    out.log(&start_record(&py.import("sys")?, false)?);
     out.log(&process(Origin::Spawn));
     out.follow_forks(Some(Path::new(&job.dir)));
     let roots = job.roots.iter().map(PathBuf::from).collect();

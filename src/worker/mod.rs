@@ -10,6 +10,7 @@ use crate::cpython::GilCell;
 use crate::record::job::{ChildJob, HeapPlan, Job, Target, ENV};
 use crate::record::{Origin, Record, FLAG_FINISHED, FLAG_INTERRUPTED};
 use crate::site::Pause;
+use crate::profiler::{self, Profiler, PROFILER};
 use crate::tracer::{self, with_thread, Filter, Tracer, Watch, TRACER};
 use crate::{clock, cpython, memory};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
@@ -60,7 +61,7 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 
     let mut out =
         Writer::open(&job.capture).map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
-    out.log(&start_record(&sys)?);
+    out.log(&start_record(&sys, job.profile)?);
     out.log(&process(Origin::Main));
     let roots = prepare_main(py, &job, &globals)?;
     let exact = match job.target {
@@ -81,8 +82,17 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     });
     out.follow_forks(children.as_ref().map(|c| Path::new(&c.dir)));
     let bootstrap = cpython::current_code(py);
+    let mut profiler = None;
     let (mut tracer, mut explain) = match job.explain.clone() {
         Some(plan) => (None, Some((out, filter, plan))),
+        None if job.profile => {
+            let mut p = Profiler::new(out, filter, code_mark(py)?);
+            if let Some(code) = &bootstrap {
+                p.ignore_code(code.as_ptr());
+            }
+            profiler = Some(p);
+            (None, None)
+        }
         None => (
             Some(tracer(py, job.heap.as_ref(), out, filter, bootstrap.as_ref())?),
             None,
@@ -97,6 +107,9 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
         if let Some(t) = tracer.as_mut() {
             t.filter_mut().set_programs(codes.clone());
         }
+        if let Some(p) = profiler.as_mut() {
+            p.filter_mut().set_programs(codes.clone());
+        }
         if let Some((_, f, _)) = explain.as_mut() {
             f.set_programs(codes);
         }
@@ -104,8 +117,12 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
     py.import("runpy")?;
     if let Target::Module { name } = &job.target {
         if !module_exists(py, name) {
+            let refused = Record::NoModule { name: name.clone() };
             if let Some(t) = tracer.as_mut() {
-                t.writer_mut().log(&Record::NoModule { name: name.clone() });
+                t.writer_mut().log(&refused);
+            }
+            if let Some(p) = profiler.as_mut() {
+                p.writer_mut().log(&refused);
             }
             return Err(PySystemExit::new_err(1));
         }
@@ -128,6 +145,9 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
             if let Some(t) = tracer {
                 measure(py, t, job.memory);
             }
+            if let Some(p) = profiler {
+                profile(py, p, job.memory);
+            }
         }
     }
     start_clock();
@@ -135,12 +155,17 @@ pub fn _worker(py: Python<'_>) -> PyResult<()> {
 }
 
 /// What the worker runs on: the interpreter's version and path, the tracer and the clock.
-fn start_record(sys: &Bound<'_, PyModule>) -> PyResult<Record> {
+fn start_record(sys: &Bound<'_, PyModule>, profile: bool) -> PyResult<Record> {
     let version: String = sys.getattr("version")?.extract()?;
     Ok(Record::Start {
         python: version.split_whitespace().next().unwrap_or("").to_string(),
         executable: sys.getattr("executable")?.extract()?,
-        tracer: cpython::tracer_name().to_string(),
+        tracer: if profile {
+            cpython::profiler_name()
+        } else {
+            cpython::tracer_name()
+        }
+        .to_string(),
         clock: clock::kind().name().to_string(),
     })
 }
@@ -176,6 +201,28 @@ fn measure(py: Python<'_>, tracer: Tracer, memory: bool) {
         if let Some(tr) = unsafe { TRACER.get() }.as_mut() {
             memory::log_pymalloc(tr.writer_mut(), "start");
             memory::install(py, tr.writer_mut());
+        }
+    }
+}
+
+/// Starts profiling: the call hooks, then the allocator hooks, right before the program.
+fn profile(py: Python<'_>, p: Profiler, memory: bool) {
+    // SAFETY: GIL held; no call hook is installed yet to borrow PROFILER.
+    let slot = unsafe { PROFILER.get() };
+    *slot = Some(p);
+    if let Err(e) = cpython::install_calls::<CallHooks>(py) {
+        if let Some(p) = slot.as_mut() {
+            p.writer_mut().log(&Record::Lost {
+                slot: crate::record::NO_SLOT,
+                reason: e.value(py).to_string(),
+            });
+        }
+    }
+    if memory {
+        // SAFETY: GIL held. Until `p` goes, only C code and modules already imported run.
+        if let Some(p) = unsafe { PROFILER.get() }.as_mut() {
+            memory::log_pymalloc(p.writer_mut(), "start");
+            memory::install(py, p.writer_mut());
         }
     }
 }
@@ -288,9 +335,7 @@ fn tracer(
     filter: Filter,
     bootstrap: Option<&Py<PyAny>>,
 ) -> PyResult<Tracer> {
-    let mark = cpython::CodeMark::reserve(py)
-        .ok_or_else(|| PyRuntimeError::new_err("every code-object extra slot is taken by other tools"))?;
-    let mut tracer = Tracer::new(out, filter, mark);
+    let mut tracer = Tracer::new(out, filter, code_mark(py)?);
     if let Some(HeapPlan { at: None, top }) = heap {
         // SAFETY: the worker runs with the GIL held.
         unsafe { *EXIT_CENSUS.get() = Some(*top) };
@@ -307,6 +352,11 @@ fn tracer(
         tracer.ignore_code(code.as_ptr());
     }
     Ok(tracer)
+}
+
+fn code_mark(py: Python<'_>) -> PyResult<cpython::CodeMark> {
+    cpython::CodeMark::reserve(py)
+        .ok_or_else(|| PyRuntimeError::new_err("every code-object extra slot is taken by other tools"))
 }
 
 /// The program's code object (None for `-m`, which runpy finds); `-c` source for tracebacks.
@@ -428,9 +478,13 @@ fn compile<'py>(
 
 fn with_writer(f: impl FnOnce(&Writer)) {
     // SAFETY: callers hold the GIL and `f` runs no Python code, so no event callback borrows
-    // TRACER meanwhile.
-    if let Some(tr) = unsafe { TRACER.get() }.as_ref() {
-        f(tr.writer());
+    // TRACER or PROFILER meanwhile.
+    unsafe {
+        if let Some(tr) = TRACER.get().as_ref() {
+            f(tr.writer());
+        } else if let Some(p) = PROFILER.get().as_ref() {
+            f(p.writer());
+        }
     }
 }
 
@@ -446,6 +500,18 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
     if crate::explain::active() {
         crate::explain::finish(py);
         return Ok(());
+    }
+    // SAFETY: atexit handlers run with the GIL held; the borrow ends at once.
+    // Taken first, so what uninstalling runs is not profiled.
+    if let Some(mut p) = unsafe { PROFILER.get() }.take() {
+        let handover = cpython::uninstall_calls(py);
+        if handover == cpython::Handover::Replaced {
+            p.lost(LOST_PROFILE_HOOK, t);
+        } else {
+            p.close_all(t);
+        }
+        memory::finish(py, p.writer_mut());
+        return finished(py, p.writer(), t);
     }
     let handover = cpython::uninstall(py);
     // SAFETY: atexit handlers run with the GIL held, and the tracer is uninstalled: nothing else
@@ -465,9 +531,15 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         with_thread(t, |ts| tr.close_all(ts, t));
     }
     memory::finish(py, tr.writer_mut());
-    let h = tr.writer().header();
+    finished(py, tr.writer(), t)
+}
+
+/// Marks the capture finished at `t`; an uncaught KeyboardInterrupt ends the worker as it ends
+/// the interpreter.
+fn finished(py: Python<'_>, w: &Writer, t: u64) -> PyResult<()> {
+    let h = w.header();
     h.end_ticks.store(t, Ordering::Relaxed);
-    tr.writer().set_flag(FLAG_FINISHED);
+    w.set_flag(FLAG_FINISHED);
     if h.flags.load(Ordering::Relaxed) & FLAG_INTERRUPTED != 0 {
         // An uncaught KeyboardInterrupt ends the interpreter with SIGINT; so does this worker.
         let sys = py.import("sys")?;
@@ -487,6 +559,10 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
 const LOST_HOOK: &str = "another tool set its own trace function with PyEval_SetTrace (as coverage's C tracer does), \
 which replaces refscope's on Python 3.9 to 3.11; nothing after this line was measured on the main thread";
 
+/// Why refscope stopped profiling when another tool took the profile hook.
+const LOST_PROFILE_HOOK: &str = "another tool set its own profile function with PyEval_SetProfile (as cProfile does), \
+which replaces refscope's on Python 3.9 to 3.11; calls after that were not measured on the main thread";
+
 /// In a forked child, after CPython's own after-fork work: with a capture of its own (see
 /// `capture::followed`) it goes on measuring from here; without, measuring stops.
 #[pyfunction]
@@ -504,9 +580,13 @@ fn _forked(py: Python<'_>) {
         }
     }
     cpython::uninstall(py);
+    cpython::uninstall_calls(py);
     memory::uninstall(py);
-    // SAFETY: fork handlers run with the GIL held, and the tracer is uninstalled.
-    std::mem::forget(unsafe { TRACER.get() }.take());
+    // SAFETY: fork handlers run with the GIL held, and the hooks are uninstalled.
+    unsafe {
+        std::mem::forget(TRACER.get().take());
+        std::mem::forget(PROFILER.get().take());
+    }
 }
 
 /// Interpreter events go to the tracer; blocks CPython makes only because a tracer is set are
@@ -537,6 +617,40 @@ impl cpython::Events for Hooks {
     #[inline(always)]
     fn end(key: usize, code: impl FnOnce() -> *mut pyo3::ffi::PyObject, t: u64) -> cpython::Leave {
         tracer::on_end(key, code, t)
+    }
+
+    #[inline(always)]
+    fn not_the_programs(block: *mut std::ffi::c_void) {
+        memory::forget(block)
+    }
+}
+
+/// Calls and returns go to the profiler.
+struct CallHooks;
+
+impl cpython::Calls for CallHooks {
+    #[inline(always)]
+    fn enter(key: usize, code: *mut pyo3::ffi::PyObject, t: u64, resumed: impl FnOnce(bool) -> bool) {
+        profiler::on_enter(key, code, t, resumed)
+    }
+
+    #[inline(always)]
+    fn leave(key: usize, t: u64) -> bool {
+        profiler::on_leave(key, t)
+    }
+
+    #[inline(always)]
+    fn call(callable: Option<cpython::CCallable>, object: *mut pyo3::ffi::PyObject, t: u64) -> bool {
+        profiler::on_call(callable, object, t)
+    }
+
+    #[inline(always)]
+    fn c_return(callable: cpython::CCallable, t: u64) {
+        profiler::on_c_return(callable, t)
+    }
+
+    fn thread_started(name: String) {
+        profiler::on_thread_started(name)
     }
 
     #[inline(always)]

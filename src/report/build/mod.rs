@@ -3,7 +3,9 @@
 
 mod bench;
 mod memory;
+mod profile;
 mod run;
 
 pub use bench::build as bench;
+pub use profile::profile;
 pub use run::{run, Run};

@@ -45,7 +45,7 @@ pub fn signal_name(sig: i32) -> String {
     name.to_string()
 }
 
-fn display(path: &str, cwd: &Path) -> String {
+pub(super) fn display(path: &str, cwd: &Path) -> String {
     Path::new(path)
         .strip_prefix(cwd)
         .map(|p| p.display().to_string())
@@ -54,15 +54,15 @@ fn display(path: &str, cwd: &Path) -> String {
 
 /// What the log says about slots: the interpreter, file paths, which slot is which line, and
 /// the code objects.
-struct Index<'c> {
-    python: Python,
+pub(super) struct Index<'c> {
+    pub(super) python: Python,
     files: BTreeMap<u32, String>,
     lines: BTreeMap<u32, (u32, u32)>,
     codes: Vec<&'c Record>,
 }
 
 impl<'c> Index<'c> {
-    fn of(cap: &'c Capture) -> Index<'c> {
+    pub(super) fn of(cap: &'c Capture) -> Index<'c> {
         let mut ix = Index {
             python: Python {
                 version: String::new(),
@@ -209,7 +209,7 @@ fn functions(cap: &Capture, run: &Run, ix: &Index) -> Vec<Function> {
 }
 
 /// Time from the program's start to its end, by the worker's clock when it has both.
-fn wall_ns(cap: &Capture, run: &Run) -> u64 {
+pub(super) fn wall_ns(cap: &Capture, run: &Run) -> u64 {
     let end = if cap.end_ticks > 0 {
         cap.end_ticks
     } else {
@@ -223,7 +223,7 @@ fn wall_ns(cap: &Capture, run: &Run) -> u64 {
 }
 
 /// How the program ended, in words, and whether the figures are partial.
-fn outcome(cap: &Capture, run: &Run, ix: &Index, wall_ns: u64, last_line: Option<Location>) -> Outcome {
+pub(super) fn outcome(cap: &Capture, run: &Run, ix: &Index, wall_ns: u64, last_line: Option<Location>) -> Outcome {
     let finished = cap.flags & FLAG_FINISHED != 0;
     let secs = wall_ns as f64 / 1e9;
     let (status, exit_code, signal, partial, description) = match run.ended {

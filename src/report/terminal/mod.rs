@@ -5,6 +5,7 @@
 mod bench;
 mod heap;
 mod memory;
+mod profile;
 mod run;
 mod size;
 

@@ -1,0 +1,181 @@
+//! `refscope profile`: runs the program under the call profiler; prints the call tree and the
+//! functions, and writes the formats asked for.
+
+use super::output::Output;
+use super::run::{exit_code, resolve, Given};
+use crate::error::Error;
+use crate::launcher;
+use crate::record::job::{Job, Target};
+use crate::report::build::{self, Run};
+use crate::report::flame::{self, By};
+use crate::report::{pstats, speedscope, Json, Program, Render, Terminal};
+use clap::Args;
+use pyo3::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+#[command(
+    about = "Profile a Python program: every call of your code and of what it calls, as a call tree, flame graph, pstats or speedscope file",
+    long_about = "Run a Python program exactly as `python` would and count every call of your code and of the \
+functions it calls directly (C functions and builtins included: len, sorted, list.append), with \
+total and self time, callers and callees, per thread. Deterministic: every call is counted, none \
+sampled. Library code your code calls gets a node named for the function it called; what that \
+calls folds into it until your code runs again (--all: every Python function gets its own). The \
+report goes to stderr, so the program's stdout stays pipeable.",
+    after_help = "Examples:\n  refscope profile script.py                    call tree and top functions\n  refscope profile -c 'sum(range(1_000_000))'\n  refscope profile --flamegraph fg.svg app.py   a flame graph (open it in a browser)\n  refscope profile --pstats out.prof app.py     for pstats, snakeviz, gprof2dot\n  refscope profile --speedscope p.json -m mypkg  for speedscope\n  refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py\n\nExit code: the program's own; 128+N when it was killed by signal N; 124 after --timeout;\n1 for bad input."
+)]
+pub struct ProfileArgs {
+    /// Run library module MODULE as a script, as `python -m`
+    #[arg(short = 'm', value_name = "MODULE", conflicts_with = "code")]
+    module: Option<String>,
+    /// Run CODE, as `python -c`
+    #[arg(short = 'c', value_name = "CODE")]
+    code: Option<String>,
+    /// Write the profile as JSON to FILE (schema: docs/json-schema.md)
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write cProfile's stats file to FILE (for pstats, `python -m pstats`, snakeviz)
+    #[arg(long, value_name = "FILE")]
+    pstats: Option<PathBuf>,
+    /// Write a speedscope file to FILE (https://www.speedscope.app)
+    #[arg(long, value_name = "FILE")]
+    speedscope: Option<PathBuf>,
+    /// Write folded stacks to FILE (`a;b;c count`, for flamegraph.pl and inferno)
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
+    /// Write a flame graph (SVG) to FILE
+    #[arg(long, value_name = "FILE")]
+    flamegraph: Option<PathBuf>,
+    /// Draw the flame graph root on top (an icicle graph)
+    #[arg(long)]
+    icicle: bool,
+    /// What the flame graph's widths stand for
+    #[arg(long, value_name = "WHAT", value_enum, default_value_t = By::Time)]
+    flamegraph_by: By,
+    /// Also charge allocations to each call (bytes allocated and objects created per node)
+    #[arg(long)]
+    memory: bool,
+    /// Stop the program after SECONDS and report what was measured until then
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    timeout: Option<f64>,
+    /// Also count files matching PATTERN as yours: a directory, a file or a glob (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    include: Vec<String>,
+    /// Give every Python function its own node, standard library and installed packages included
+    #[arg(long)]
+    all: bool,
+    /// How many functions to list
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    top: usize,
+    /// Print no terminal report (use with the file options)
+    #[arg(short, long)]
+    quiet: bool,
+    /// The script and its arguments
+    #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
+    argv: Vec<String>,
+}
+
+pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Result<i32, Error> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    if args.flamegraph_by == By::Alloc && !args.memory {
+        return Err(Error::Usage(
+            "--flamegraph-by alloc needs --memory (allocations are charged to calls only with it)".into(),
+        ));
+    }
+    let (target, shown, argv) = resolve(
+        py,
+        Given {
+            module: args.module.as_deref(),
+            code: args.code.as_deref(),
+            argv: &args.argv,
+            timeout: args.timeout,
+            include: &args.include,
+        },
+        program_args,
+    )?;
+    let script = match &target {
+        Target::Script { path } => vec![Path::new(path.as_str())],
+        _ => vec![],
+    };
+    let asked = [&args.json, &args.pstats, &args.speedscope, &args.folded, &args.flamegraph];
+    let mut outputs = Vec::new();
+    for (i, p) in asked.iter().enumerate() {
+        let others: Vec<&Path> = asked[..i].iter().filter_map(|o| o.as_deref()).collect();
+        outputs.push(p.as_deref().map(|p| Output::reserve(p, &script, &others)).transpose()?);
+    }
+    let python: String = py
+        .import("sys")
+        .and_then(|s| s.getattr("executable")?.extract())
+        .map_err(|e| Error::Internal(format!("no sys.executable: {e}")))?;
+    let kind = match target {
+        Target::Script { .. } => "script",
+        Target::Module { .. } => "module",
+        Target::Code { .. } => "code",
+    };
+    let fin = py.detach(|| {
+        launcher::run(
+            &python,
+            Job {
+                capture: String::new(),
+                cwd: String::new(),
+                target,
+                args: argv.clone(),
+                include: args.include.clone(),
+                all: args.all,
+                heap: None,
+                memory: args.memory,
+                explain: None,
+                subprocesses: false,
+                profile: true,
+            },
+            args.timeout,
+        )
+    })?;
+    if let Some(refused) = fin.capture.refused() {
+        return Err(refused);
+    }
+    let rep = build::profile(
+        &fin.capture,
+        &Run {
+            program: Program {
+                kind: kind.into(),
+                target: shown,
+                argv,
+            },
+            ended: fin.ended,
+            calibration: fin.calibration,
+            end_ticks: fin.end_ticks,
+            wall_ns: fin.wall_ns,
+            cwd: &cwd,
+            code: args.code.as_deref(),
+            timeline: &[],
+            children: &[],
+        },
+        args.memory,
+    );
+    if !args.quiet {
+        let text = Terminal::top(args.top).render(&rep);
+        let mut err = anstream::stderr();
+        let _ = writeln!(err);
+        let _ = err.write_all(text.as_bytes());
+    }
+    let [json, pstats_file, speedscope_file, folded, svg] = <[Option<Output>; 5]>::try_from(outputs)
+        .unwrap_or_else(|_| unreachable!("one output per option"));
+    if let Some(f) = json {
+        f.write(&Json.render(&rep))?;
+    }
+    if let Some(f) = pstats_file {
+        f.write_bytes(&pstats::render(&rep))?;
+    }
+    if let Some(f) = speedscope_file {
+        f.write(&speedscope::render(&rep))?;
+    }
+    if let Some(f) = folded {
+        f.write(&flame::folded(&rep, args.flamegraph_by))?;
+    }
+    if let Some(f) = svg {
+        f.write(&flame::svg(&rep, args.flamegraph_by, args.icicle))?;
+    }
+    Ok(exit_code(fin.ended))
+}
