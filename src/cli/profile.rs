@@ -8,7 +8,7 @@ use crate::launcher;
 use crate::record::job::{Job, Target};
 use crate::report::build::{self, Run};
 use crate::report::flame::{self, By};
-use crate::report::{pstats, speedscope, Json, Program, Render, Terminal};
+use crate::report::{profile_page, pstats, speedscope, Json, Program, Render, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;
@@ -23,7 +23,7 @@ total and self time, callers and callees, per thread. Deterministic: every call 
 sampled. Library code your code calls gets a node named for the function it called; what that \
 calls folds into it until your code runs again (--all: every Python function gets its own). The \
 report goes to stderr, so the program's stdout stays pipeable.",
-    after_help = "Examples:\n  refscope profile script.py                    call tree and top functions\n  refscope profile -c 'sum(range(1_000_000))'\n  refscope profile --flamegraph fg.svg app.py   a flame graph (open it in a browser)\n  refscope profile --pstats out.prof app.py     for pstats, snakeviz, gprof2dot\n  refscope profile --speedscope p.json -m mypkg  for speedscope\n  refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py\n\nExit code: the program's own; 128+N when it was killed by signal N; 124 after --timeout;\n1 for bad input."
+    after_help = "Examples:\n  refscope profile script.py                    call tree and top functions\n  refscope profile -c 'sum(range(1_000_000))'\n  refscope profile --flamegraph fg.svg app.py   a flame graph (open it in a browser)\n  refscope profile --html profile.html app.py   flame graph, call tree and functions, one file\n  refscope profile --pstats out.prof app.py     for pstats, snakeviz, gprof2dot\n  refscope profile --speedscope p.json -m mypkg  for speedscope\n  refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py\n\nExit code: the program's own; 128+N when it was killed by signal N; 124 after --timeout;\n1 for bad input."
 )]
 pub struct ProfileArgs {
     /// Run library module MODULE as a script, as `python -m`
@@ -47,6 +47,9 @@ pub struct ProfileArgs {
     /// Write a flame graph (SVG) to FILE
     #[arg(long, value_name = "FILE")]
     flamegraph: Option<PathBuf>,
+    /// Write one self-contained HTML page to FILE: flame graph, call tree, function table
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Draw the flame graph root on top (an icicle graph)
     #[arg(long)]
     icicle: bool,
@@ -98,7 +101,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         Target::Script { path } => vec![Path::new(path.as_str())],
         _ => vec![],
     };
-    let asked = [&args.json, &args.pstats, &args.speedscope, &args.folded, &args.flamegraph];
+    let asked = [&args.json, &args.pstats, &args.speedscope, &args.folded, &args.flamegraph, &args.html];
     let mut outputs = Vec::new();
     for (i, p) in asked.iter().enumerate() {
         let others: Vec<&Path> = asked[..i].iter().filter_map(|o| o.as_deref()).collect();
@@ -160,7 +163,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());
     }
-    let [json, pstats_file, speedscope_file, folded, svg] = <[Option<Output>; 5]>::try_from(outputs)
+    let [json, pstats_file, speedscope_file, folded, svg, html] = <[Option<Output>; 6]>::try_from(outputs)
         .unwrap_or_else(|_| unreachable!("one output per option"));
     if let Some(f) = json {
         f.write(&Json.render(&rep))?;
@@ -176,6 +179,9 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
     }
     if let Some(f) = svg {
         f.write(&flame::svg(&rep, args.flamegraph_by, args.icicle))?;
+    }
+    if let Some(f) = html {
+        f.write(&profile_page::html(&rep))?;
     }
     Ok(exit_code(fin.ended))
 }

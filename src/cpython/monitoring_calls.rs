@@ -135,8 +135,10 @@ pub fn install<C: Calls>(py: Python<'_>) -> PyResult<()> {
     let disable = mon.getattr("DISABLE")?.into_ptr();
     // SAFETY: GIL held (a `Python` token); no callback runs yet, so nothing else borrows MONITOR.
     unsafe { *MONITOR.get() = Some(Monitor { tool, disable, events }) };
+    // Before events flow, so threading's own set-up is not profiled.
+    watch_threads(py, |py| C::thread_started(thread_name(py)))?;
     mon.call_method1("set_events", (tool, mask))?;
-    watch_threads(py, |py| C::thread_started(thread_name(py)))
+    Ok(())
 }
 
 pub fn uninstall(py: Python<'_>) -> super::Handover {

@@ -11,6 +11,7 @@ mod json;
 pub mod memory;
 pub mod numbers;
 pub mod profile;
+pub mod profile_page;
 pub mod pstats;
 pub mod run;
 mod sentences;

@@ -8,8 +8,10 @@ use std::fmt::Write;
 
 /// Tree rows at most; the rest is in the JSON and HTML reports.
 const TREE_ROWS: usize = 40;
-/// Calls under this share of the run fold into one "more" row per parent.
+/// Calls under this share of the run fold into one "more" row per parent…
 const MIN_SHARE: f64 = 0.01;
+/// …when it has more children than this.
+const FEW: usize = 3;
 
 impl Render<Profile> for Terminal {
     fn render(&self, p: &Profile) -> String {
@@ -116,14 +118,28 @@ fn tree(o: &mut String, p: &Profile, total: u64) {
         let n = &merged[id];
         let share = n.total_ns as f64 / total as f64;
         let st = share_style(share);
+        // A recursion whose every level only calls itself is one row.
+        let (mut last, mut levels, mut calls) = (id, 1, n.calls);
+        while let [only] = merged[last].children[..] {
+            if merged[only].function != n.function {
+                break;
+            }
+            (last, levels, calls) = (only, levels + 1, calls + merged[only].calls);
+        }
+        let recursion = if levels > 1 {
+            format!("  {DIM}↻ {levels} levels deep{DIM:#}")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             o,
-            "{:>9} {st}{:>5.1}%{st:#} {:>11}  {prefix}{connector}{}",
+            "{:>9} {st}{:>5.1}%{st:#} {:>11}  {prefix}{connector}{}{recursion}",
             fmt_ns(n.total_ns),
             share * 100.0,
-            format!("{}×", thousands(n.calls)),
+            format!("{}×", thousands(calls)),
             label(p, n)
         );
+        let n = &merged[last];
         let child_prefix = format!(
             "{prefix}{}",
             match connector.as_str() {
@@ -144,8 +160,9 @@ fn tree(o: &mut String, p: &Profile, total: u64) {
 
 /// Queues the children worth a row (in order), and one folded row for the rest.
 fn push_children(merged: &[Node], total: u64, kids: &[usize], prefix: &str, todo: &mut Vec<(usize, String, String)>) {
-    let min = (total as f64 * MIN_SHARE) as u64;
-    let (shown, folded): (Vec<usize>, Vec<usize>) = kids.iter().partition(|&&k| merged[k].total_ns >= min.max(1));
+    // A few children are all shown; past that, the small ones fold.
+    let min = if kids.len() <= FEW { 0 } else { (total as f64 * MIN_SHARE) as u64 };
+    let (shown, folded): (Vec<usize>, Vec<usize>) = kids.iter().partition(|&&k| merged[k].total_ns >= min);
     let mut rows: Vec<(usize, String, String)> = shown.iter().map(|&k| (k, prefix.to_string(), String::new())).collect();
     if !folded.is_empty() {
         let t: u64 = folded.iter().map(|&k| merged[k].total_ns).sum();
