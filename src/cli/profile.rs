@@ -101,7 +101,14 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         Target::Script { path } => vec![Path::new(path.as_str())],
         _ => vec![],
     };
-    let asked = [&args.json, &args.pstats, &args.speedscope, &args.folded, &args.flamegraph, &args.html];
+    let asked = [
+        &args.json,
+        &args.pstats,
+        &args.speedscope,
+        &args.folded,
+        &args.flamegraph,
+        &args.html,
+    ];
     let mut outputs = Vec::new();
     for (i, p) in asked.iter().enumerate() {
         let others: Vec<&Path> = asked[..i].iter().filter_map(|o| o.as_deref()).collect();
@@ -163,8 +170,8 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());
     }
-    let [json, pstats_file, speedscope_file, folded, svg, html] = <[Option<Output>; 6]>::try_from(outputs)
-        .unwrap_or_else(|_| unreachable!("one output per option"));
+    let [json, pstats_file, speedscope_file, folded, svg, html] =
+        <[Option<Output>; 6]>::try_from(outputs).unwrap_or_else(|_| unreachable!("one output per option"));
     if let Some(f) = json {
         f.write(&Json.render(&rep))?;
     }

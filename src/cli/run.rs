@@ -87,7 +87,10 @@ const VALUE_FLAGS: &[&str] = &[
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
 pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
-    if !matches!(argv.get(1).map(String::as_str), Some("run" | "heap" | "explain" | "profile")) {
+    if !matches!(
+        argv.get(1).map(String::as_str),
+        Some("run" | "heap" | "explain" | "profile")
+    ) {
         return (argv, vec![]);
     }
     let mut i = 2;
@@ -373,7 +376,11 @@ pub(super) struct Given<'a> {
 }
 
 /// Checks `Given` and the program: (target, as shown, its arguments).
-pub(super) fn resolve(py: Python<'_>, args: Given, program_args: Vec<String>) -> Result<(Target, String, Vec<String>), Error> {
+pub(super) fn resolve(
+    py: Python<'_>,
+    args: Given,
+    program_args: Vec<String>,
+) -> Result<(Target, String, Vec<String>), Error> {
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t <= MAX_TIMEOUT) {
             return Err(Error::BadTimeout(t));

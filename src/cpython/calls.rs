@@ -47,9 +47,7 @@ pub unsafe fn c_callable(object: *mut ffi::PyObject) -> Option<CCallable> {
         if ffi::Py_IS_TYPE(object, &raw mut ffi::PyMethodDescr_Type) != 0 {
             return Some(CCallable((*object.cast::<PyMethodDescrObject>()).d_method as usize));
         }
-        if ffi::PyType_Check(object) != 0
-            && ffi::PyType_GetFlags(object.cast()) & ffi::Py_TPFLAGS_HEAPTYPE == 0
-        {
+        if ffi::PyType_Check(object) != 0 && ffi::PyType_GetFlags(object.cast()) & ffi::Py_TPFLAGS_HEAPTYPE == 0 {
             return Some(CCallable(object as usize));
         }
     }
@@ -147,7 +145,10 @@ pub fn c_names(object: &Bound<'_, PyAny>) -> CNames {
     let module_str = module_name.as_deref();
     let owner = match this.cast::<pyo3::types::PyModule>() {
         Ok(_) => module_name.clone(),
-        Err(_) => this.cast::<pyo3::types::PyType>().ok().map(|t| text(t.getattr("__qualname__"))),
+        Err(_) => this
+            .cast::<pyo3::types::PyType>()
+            .ok()
+            .map(|t| text(t.getattr("__qualname__"))),
     };
     CNames {
         label: match module_str {
@@ -273,7 +274,11 @@ fn sys_setprofile(py: Python<'_>, function: Bound<'_, PyAny>) -> PyResult<()> {
     // SAFETY: GIL held (a `Python` token), outside any event; the fields are cloned out before
     // any Python code runs.
     let (original, on_thread, is_marker) = match unsafe { THREADS.get() }.as_ref() {
-        Some(t) => (t.sys_setprofile.clone_ref(py), Some(t.on_thread), function.is(t.marker.bind(py))),
+        Some(t) => (
+            t.sys_setprofile.clone_ref(py),
+            Some(t.on_thread),
+            function.is(t.marker.bind(py)),
+        ),
         None => return Ok(()),
     };
     match on_thread {
@@ -297,7 +302,11 @@ fn threading_getprofile(py: Python<'_>) -> PyResult<Py<PyAny>> {
         return Ok(py.None());
     };
     let hook = get.bind(py).call0()?;
-    Ok(if hook.is(marker.bind(py)) { py.None() } else { hook.unbind() })
+    Ok(if hook.is(marker.bind(py)) {
+        py.None()
+    } else {
+        hook.unbind()
+    })
 }
 
 /// The name of the running thread, as `threading` knows it.

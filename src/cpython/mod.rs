@@ -19,12 +19,12 @@ mod settrace;
 
 #[cfg(Py_3_12)]
 use monitoring as backend;
-#[cfg(not(Py_3_12))]
-use settrace as backend;
 #[cfg(Py_3_12)]
 use monitoring_calls as calls_backend;
 #[cfg(not(Py_3_12))]
 use setprofile as calls_backend;
+#[cfg(not(Py_3_12))]
+use settrace as backend;
 
 pub use calls::{c_names, code_info, CCallable, Calls};
 pub use gil::GilCell;

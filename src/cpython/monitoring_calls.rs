@@ -55,11 +55,7 @@ unsafe extern "C" fn on_resume<C: Calls>(
 
 /// # Safety
 /// Called by `sys.monitoring` as a PY_RETURN, PY_YIELD or PY_UNWIND callback.
-unsafe extern "C" fn on_leave<C: Calls>(
-    _s: *mut ffi::PyObject,
-    args: Args,
-    _n: ffi::Py_ssize_t,
-) -> *mut ffi::PyObject {
+unsafe extern "C" fn on_leave<C: Calls>(_s: *mut ffi::PyObject, args: Args, _n: ffi::Py_ssize_t) -> *mut ffi::PyObject {
     let t = clock::ticks();
     let _pause = Pause::new();
     // SAFETY: these callbacks get (code, offset, value), with the GIL held.

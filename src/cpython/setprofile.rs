@@ -54,11 +54,9 @@ unsafe extern "C" fn profile<C: Calls>(
                 forget_frame_with(frame, C::not_the_programs);
                 C::enter(key, code, t, |generator| generator && suspended.remove(&key));
             }
-            ffi::PyTrace_RETURN => {
-                // A null `arg` is an exception leaving the frame: finished, not suspended.
-                if C::leave(key, t) && !arg.is_null() && suspending(frame) {
-                    suspended.insert(key);
-                }
+            // A null `arg` is an exception leaving the frame: finished, not suspended.
+            ffi::PyTrace_RETURN if C::leave(key, t) && !arg.is_null() && suspending(frame) => {
+                suspended.insert(key);
             }
             ffi::PyTrace_C_CALL => {
                 C::call(c_callable(arg), arg, t);

@@ -274,7 +274,7 @@ pub(super) fn forget_frame_with(frame: *mut ffi::PyFrameObject, forget: fn(*mut 
     #[cfg(Py_3_11)]
     forget(frame.cast::<u8>().wrapping_sub(super::layout::GC_HEAD).cast());
     #[cfg(not(Py_3_11))]
-    let _ = frame;
+    let _ = (frame, forget);
 }
 
 /// `sys.settrace` while refscope runs: refscope's C function stays the hook, with the program's

@@ -4,9 +4,9 @@
 use crate::capture::Writer;
 use crate::clock;
 use crate::cpython::GilCell;
+use crate::profiler::PROFILER;
 use crate::record::{Record, NO_SLOT};
 use crate::site::{self, Pause};
-use crate::profiler::PROFILER;
 use crate::tracer::TRACER;
 use pyo3::ffi;
 use pyo3::prelude::*;

@@ -10,7 +10,7 @@
 
 use crate::capture::Writer;
 use crate::cpython::{self, CCallable, CodeMark, GilCell};
-use crate::record::{FuncKind, Record, FLAG_TRUNCATED, NO_SLOT, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
+use crate::record::{FuncKind, Record, FLAG_TRUNCATED, MAX_NODES, NO_SLOT, SLOT_WORDS, W_HITS, W_SELF, W_TICKS};
 use crate::tracer::Filter;
 use crate::{clock, site};
 use pyo3::ffi;
@@ -19,10 +19,6 @@ use rustc_hash::FxHashMap;
 use std::cell::UnsafeCell;
 
 pub static PROFILER: GilCell<Option<Profiler>> = GilCell::new(None);
-
-/// Nodes past this many fold into their parent (a recursion over ever new paths would otherwise
-/// grow the tree without end); the report says so.
-pub const MAX_NODES: u32 = 1 << 20;
 
 thread_local! {
     static THREAD: UnsafeCell<Stack> = const { UnsafeCell::new(Stack::new()) };
@@ -43,6 +39,15 @@ struct Frame {
     ov0: u64,
     /// Ticks of child nodes during this call (taken out of its self time).
     child: u64,
+}
+
+/// What a new frame is (see `Frame`).
+struct Opening {
+    key: usize,
+    c: bool,
+    node: u32,
+    open: bool,
+    generator: bool,
 }
 
 pub struct Stack {
@@ -201,7 +206,11 @@ impl Profiler {
         let names = unsafe { cpython::c_names(&Bound::from_borrowed_ptr(Python::assume_attached(), object)) };
         let id = self.new_func(Record::Func {
             id: self.funcs,
-            kind: if names.class { FuncKind::Class } else { FuncKind::Builtin },
+            kind: if names.class {
+                FuncKind::Class
+            } else {
+                FuncKind::Builtin
+            },
             name: names.name,
             label: names.label,
             file: "~".into(),
@@ -278,15 +287,16 @@ impl Profiler {
         ts.root = slot;
     }
 
-    fn push(&mut self, ts: &mut Stack, key: usize, c: bool, node: u32, open: bool, generator: bool, t: u64) {
-        let eff = if node == NO_SLOT { ts.eff() } else { node };
+    /// Opens a call at `t`: `node` NO_SLOT folds it into the node below it.
+    fn push(ts: &mut Stack, f: Opening, t: u64) {
+        let eff = if f.node == NO_SLOT { ts.eff() } else { f.node };
         ts.frames.push(Frame {
-            key,
-            c,
-            node,
+            key: f.key,
+            c: f.c,
+            node: f.node,
             eff,
-            open,
-            generator,
+            open: f.open,
+            generator: f.generator,
             t0: t,
             ov0: ts.overhead,
             child: 0,
@@ -298,7 +308,14 @@ impl Profiler {
     /// # Safety
     /// GIL held; `code` is the frame's live code object.
     #[inline(always)]
-    unsafe fn enter(&mut self, ts: &mut Stack, key: usize, code: *mut ffi::PyObject, t: u64, resumed: impl FnOnce(bool) -> bool) {
+    unsafe fn enter(
+        &mut self,
+        ts: &mut Stack,
+        key: usize,
+        code: *mut ffi::PyObject,
+        t: u64,
+        resumed: impl FnOnce(bool) -> bool,
+    ) {
         // SAFETY: the caller's promise.
         let m = unsafe { self.code_mark(code) };
         if m == IGNORED {
@@ -317,7 +334,17 @@ impl Profiler {
         if node != NO_SLOT && !resumed {
             self.add(node, W_HITS, 1);
         }
-        self.push(ts, key, false, node, yours, generator, t);
+        Self::push(
+            ts,
+            Opening {
+                key,
+                c: false,
+                node,
+                open: yours,
+                generator,
+            },
+            t,
+        );
     }
 
     fn close(&mut self, ts: &mut Stack, f: Frame, t: u64) {
@@ -368,7 +395,17 @@ impl Profiler {
         if node != NO_SLOT {
             self.add(node, W_HITS, 1);
         }
-        self.push(ts, c.0, true, node, false, false, t);
+        Self::push(
+            ts,
+            Opening {
+                key: c.0,
+                c: true,
+                node,
+                open: false,
+                generator: false,
+            },
+            t,
+        );
         true
     }
 

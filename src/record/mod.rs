@@ -26,6 +26,10 @@ pub const W_OBJS_NEW: usize = 7;
 pub const W_OBJS_FREED: usize = 8;
 pub const NO_SLOT: u32 = u32::MAX;
 
+/// `refscope profile`: call-tree nodes past this many fold into their parent (a recursion over
+/// ever new paths would otherwise grow the tree without end); FLAG_TRUNCATED tells it happened.
+pub const MAX_NODES: u32 = 1 << 20;
+
 /// Set once the program ended through the interpreter's normal shutdown.
 pub const FLAG_FINISHED: u32 = 1;
 /// Set when the log or the slots ran out of room: later lines were not recorded.
@@ -99,7 +103,12 @@ pub enum Record {
     /// `refscope profile`: a node of a thread's call tree, a function (`func`) called from the
     /// node `parent`, with its counter slot (calls, total and self ticks, memory). A thread's
     /// root has parent and func NO_SLOT.
-    Node { slot: u32, parent: u32, func: u32, thread: u32 },
+    Node {
+        slot: u32,
+        parent: u32,
+        func: u32,
+        thread: u32,
+    },
     /// `refscope profile`: a thread, when it first ran (again once its name is known).
     Thread { id: u32, name: String },
     /// The Python allocator's own statistics, and the process's resident memory, at a moment.

@@ -59,10 +59,14 @@ pub fn svg(p: &Profile, by: By, icicle: bool) -> String {
             By::Alloc => "memory allocated",
         }
     );
-    opt.subtitle = Some(format!("Python {}; width = {}", p.python.version, match by {
-        By::Time => "time, callees included",
-        By::Alloc => "bytes allocated, callees included",
-    }));
+    opt.subtitle = Some(format!(
+        "Python {}; width = {}",
+        p.python.version,
+        match by {
+            By::Time => "time, callees included",
+            By::Alloc => "bytes allocated, callees included",
+        }
+    ));
     opt.count_name = match by {
         By::Time => "ns".into(),
         By::Alloc => "bytes".into(),

@@ -88,7 +88,9 @@ pub fn html(p: &Profile) -> String {
         escape(&p.outcome.description)
     );
     if p.outcome.partial {
-        meta.push_str(" · <span class=\"partial\">PARTIAL: the figures run up to the moment the program stopped</span>");
+        meta.push_str(
+            " · <span class=\"partial\">PARTIAL: the figures run up to the moment the program stopped</span>",
+        );
     }
     PAGE.replacen("/*REFSCOPE_DATA*/null", &data, 1)
         .replace("<!--REFSCOPE_TITLE-->", &escape(&p.program.target))

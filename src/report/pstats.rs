@@ -59,6 +59,8 @@ impl Marshal {
 
 /// (primitive calls, calls, self ns, total ns).
 type Figures = (u64, u64, u64, u64);
+/// cProfile's key of a function: (file, line, name).
+type Key = (String, u32, String);
 
 fn add(a: &mut Figures, b: Figures) {
     a.0 += b.0;
@@ -70,8 +72,7 @@ fn add(a: &mut Figures, b: Figures) {
 pub fn render(p: &Profile) -> Vec<u8> {
     use std::collections::BTreeMap;
     // Functions that share a key (two lambdas on one line) are one entry, as in cProfile's file.
-    let mut stats: BTreeMap<&(String, u32, String), (Figures, BTreeMap<&(String, u32, String), Figures>)> =
-        BTreeMap::new();
+    let mut stats: BTreeMap<&Key, (Figures, BTreeMap<&Key, Figures>)> = BTreeMap::new();
     for f in &p.functions {
         if f.calls == 0 && f.total_ns == 0 {
             continue;

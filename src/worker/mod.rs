@@ -7,10 +7,10 @@
 
 use crate::capture::Writer;
 use crate::cpython::GilCell;
+use crate::profiler::{self, Profiler, PROFILER};
 use crate::record::job::{ChildJob, HeapPlan, Job, Target, ENV};
 use crate::record::{Origin, Record, FLAG_FINISHED, FLAG_INTERRUPTED};
 use crate::site::Pause;
-use crate::profiler::{self, Profiler, PROFILER};
 use crate::tracer::{self, with_thread, Filter, Tracer, Watch, TRACER};
 use crate::{clock, cpython, memory};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};

@@ -2,7 +2,10 @@
 //! with its totals (recursion counted once), callers and callees.
 
 use super::run::{display, outcome, wall_ns, Index, Run};
-use crate::record::{Capture, FuncKind, Record, FLAG_TRUNCATED, NO_SLOT, SLOT_WORDS, W_ALLOCS, W_ALLOC_BYTES, W_HITS, W_OBJS_NEW, W_SELF, W_TICKS};
+use crate::record::{
+    Capture, FuncKind, Record, FLAG_TRUNCATED, NO_SLOT, SLOT_WORDS, W_ALLOCS, W_ALLOC_BYTES, W_HITS, W_OBJS_NEW,
+    W_SELF, W_TICKS,
+};
 use crate::report::profile::*;
 use rustc_hash::FxHashMap;
 
@@ -55,10 +58,8 @@ pub fn profile(cap: &Capture, run: &Run, memory: bool) -> Profile {
                     callees: Vec::new(),
                 });
             }
-            Record::Thread { id, name } => {
-                if !name.is_empty() || !thread_names.contains_key(id) {
-                    thread_names.insert(*id, name.clone());
-                }
+            Record::Thread { id, name } if !name.is_empty() || !thread_names.contains_key(id) => {
+                thread_names.insert(*id, name.clone());
             }
             Record::Node {
                 slot,
@@ -132,7 +133,7 @@ pub fn profile(cap: &Capture, run: &Run, memory: bool) -> Profile {
         outcome,
         wall_ns,
         memory,
-        node_limit: (cap.flags & FLAG_TRUNCATED != 0).then_some(crate::profiler::MAX_NODES),
+        node_limit: (cap.flags & FLAG_TRUNCATED != 0).then_some(crate::record::MAX_NODES),
         threads,
         nodes,
         functions,
@@ -193,7 +194,10 @@ fn aggregate(functions: &mut [Function], nodes: &[Node], threads: &[Thread]) {
     let mut edges: Vec<_> = edges.into_iter().collect();
     edges.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(&b.0)));
     for ((caller, callee), e) in edges {
-        functions[caller].callees.push(Edge { function: callee, ..e.clone() });
+        functions[caller].callees.push(Edge {
+            function: callee,
+            ..e.clone()
+        });
         functions[callee].callers.push(Edge { function: caller, ..e });
     }
 }

@@ -151,28 +151,25 @@ fn tree(o: &mut String, p: &Profile, total: u64) {
         push_children(&merged, total, &n.children, &child_prefix, &mut todo);
     }
     if cut {
-        let _ = writeln!(
-            o,
-            "{DIM}… the tree goes on: --html or --json has every node{DIM:#}"
-        );
+        let _ = writeln!(o, "{DIM}… the tree goes on: --html or --json has every node{DIM:#}");
     }
 }
 
 /// Queues the children worth a row (in order), and one folded row for the rest.
 fn push_children(merged: &[Node], total: u64, kids: &[usize], prefix: &str, todo: &mut Vec<(usize, String, String)>) {
     // A few children are all shown; past that, the small ones fold.
-    let min = if kids.len() <= FEW { 0 } else { (total as f64 * MIN_SHARE) as u64 };
+    let min = if kids.len() <= FEW {
+        0
+    } else {
+        (total as f64 * MIN_SHARE) as u64
+    };
     let (shown, folded): (Vec<usize>, Vec<usize>) = kids.iter().partition(|&&k| merged[k].total_ns >= min);
-    let mut rows: Vec<(usize, String, String)> = shown.iter().map(|&k| (k, prefix.to_string(), String::new())).collect();
+    let mut rows: Vec<(usize, String, String)> =
+        shown.iter().map(|&k| (k, prefix.to_string(), String::new())).collect();
     if !folded.is_empty() {
         let t: u64 = folded.iter().map(|&k| merged[k].total_ns).sum();
         let c: u64 = folded.iter().map(|&k| merged[k].calls).sum();
-        let text = format!(
-            "… {} more, {} in {} calls",
-            folded.len(),
-            fmt_ns(t),
-            thousands(c)
-        );
+        let text = format!("… {} more, {} in {} calls", folded.len(), fmt_ns(t), thousands(c));
         rows.push((usize::MAX, format!("{:>29}{prefix}", ""), text));
     }
     let last = rows.len().saturating_sub(1);
@@ -230,11 +227,15 @@ fn functions(o: &mut String, p: &Profile, total: u64, top: usize) {
 
 fn edges(o: &mut String, p: &Profile, top: usize) {
     let mut fs: Vec<&Function> = p.functions.iter().filter(|f| f.self_ns > 0).collect();
-    fs.sort_by(|a, b| b.self_ns.cmp(&a.self_ns));
+    fs.sort_by_key(|f| std::cmp::Reverse(f.self_ns));
     if fs.is_empty() {
         return;
     }
-    let _ = writeln!(o, "\n{HEAD}Callers and callees{HEAD:#} {DIM}(of the top {} by self time){DIM:#}", top.min(fs.len()));
+    let _ = writeln!(
+        o,
+        "\n{HEAD}Callers and callees{HEAD:#} {DIM}(of the top {} by self time){DIM:#}",
+        top.min(fs.len())
+    );
     let list = |es: &[Edge]| -> String {
         let mut parts: Vec<String> = es
             .iter()
