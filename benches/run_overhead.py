@@ -2,7 +2,7 @@
 
 Run:
     python benches/run_overhead.py [--python PATH] [--rounds N] [--quick] [--only NAME] [--json FILE]
-                                   [--tools time|memory]
+                                   [--tools time|memory|profile]
 
 Each workload in benches/workloads/ runs as its own process under each tool, with the same interpreter.
 `--tools time` (the default) compares line-level time profilers:
@@ -21,13 +21,22 @@ Each workload in benches/workloads/ runs as its own process under each tool, wit
     tracemalloc    python -X tracemalloc=1 w.py
     memray         python -m memray run --trace-python-allocators -q -f -o TMP/out.bin w.py
 
+`--tools profile` compares function-level (call) profilers:
+
+    plain             python w.py
+    refscope-profile  python -m refscope profile -q w.py       (deterministic: counts every call)
+    cProfile          python -m cProfile -o TMP/out.prof w.py  (deterministic)
+    pyinstrument      python -m pyinstrument -o TMP/out.html -r html w.py   (sampling, every 1 ms)
+
 Wall time of the whole process is measured (startup included, nothing subtracted). Each round runs
 every workload under every tool in turn (plain, refscope, line_profiler, cProfile, plain, ...) so
 machine noise hits all tools alike. After N rounds it prints the median startup time of each tool (an
 empty script), a table of slowdowns (median tool time / median plain time) per workload, their
-geometric mean per tool, and refscope / line_profiler per workload and in geomean (< 1: refscope is
-faster). Tools not installed in the tested interpreter are skipped. Output files go to a temp dir,
-which is also the working directory, so no config file (pyproject.toml) is picked up.
+geometric mean per tool, and refscope's slowdown over its rivals' per workload and in geomean (< 1:
+refscope is faster): refscope / line_profiler (time), refscope / memray (memory), refscope-profile /
+cProfile and refscope-profile / pyinstrument (profile). Tools not installed in the tested interpreter
+are skipped. Output files go to a temp dir, which is also the working directory, so no config file
+(pyproject.toml) is picked up.
 Workloads take one optional argument, a size scale (1.0 = ~0.3-1 s plain on CPython 3.11).
 """
 
@@ -47,6 +56,13 @@ WORKLOADS = ["tight_loop", "fib", "alloc", "mixed"]
 TOOL_SETS = {
     "time": ["plain", "refscope", "line_profiler", "cProfile"],
     "memory": ["plain", "refscope", "refscope-time", "tracemalloc", "memray"],
+    "profile": ["plain", "refscope-profile", "cProfile", "pyinstrument"],
+}
+# Per tool set: the refscope tool measured against the others, and those others.
+RIVALS = {
+    "time": ("refscope", ["line_profiler"]),
+    "memory": ("refscope", ["memray"]),
+    "profile": ("refscope-profile", ["cProfile", "pyinstrument"]),
 }
 QUICK_SCALE = "0.02"
 
@@ -61,16 +77,18 @@ else:
     v = tuple(int(p) for p in line_profiler.__version__.split(".")[:2])
     print("line_profiler" if v >= (4, 1) else f"line_profiler: {line_profiler.__version__} has no -p, need >= 4.1")
 print("memray" if u.find_spec("memray") else "memray: not installed")
+print("pyinstrument" if u.find_spec("pyinstrument") else "pyinstrument: not installed")
 """
 
 
 def available_tools(python, wanted):
     lines = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split("\n")
+    package = {t: t.split("-")[0] for t in wanted}  # refscope-time and refscope-profile need refscope
     for line in lines:
-        if ":" in line and line.split(":")[0] in wanted:
+        if ":" in line and line.split(":")[0] in package.values():
             print(f"{line}; skipped")
     always = ("plain", "cProfile", "tracemalloc")
-    return [t for t in wanted if t in always or t in lines or (t == "refscope-time" and "refscope" in lines)]
+    return [t for t in wanted if t in always or package[t] in lines]
 
 
 def command(tool, python, script, args, tmp):
@@ -80,6 +98,10 @@ def command(tool, python, script, args, tmp):
         return [python, "-m", "refscope", "run", "-q", script, *args]
     if tool == "refscope-time":
         return [python, "-m", "refscope", "run", "-q", "--no-memory", script, *args]
+    if tool == "refscope-profile":
+        return [python, "-m", "refscope", "profile", "-q", script, *args]
+    if tool == "pyinstrument":
+        return [python, "-m", "pyinstrument", "-o", f"{tmp}/out.html", "-r", "html", script, *args]
     if tool == "tracemalloc":
         return [python, "-X", "tracemalloc=1", script, *args]
     if tool == "memray":
@@ -137,30 +159,33 @@ def main():
 
     med = {w: {t: statistics.median(v) for t, v in times[w].items()} for w in workloads}
     others = [t for t in tools if t != "plain"]
-    rival = "line_profiler" if opts.tools == "time" else "memray"
-    both = "refscope" in tools and rival in tools
+    subject, all_rivals = RIVALS[opts.tools]
+    rivals = [r for r in all_rivals if subject in tools and r in tools]
+    width = max([15] + [len(t) + 1 for t in others])  # refscope-profile needs 17
 
     print("\nStartup (empty script), median seconds:  "
           + "  ".join(f"{t} {med['empty'][t]:.3f}" for t in tools))
-    header = f"{'workload':<12}{'plain (s)':>10}" + "".join(f"{t:>15}" for t in others)
+    header = f"{'workload':<12}{'plain (s)':>10}" + "".join(f"{t:>{width}}" for t in others)
     print("\nSlowdown vs plain (median tool time / median plain time)\n" + header
-          + (f"{'refscope/' + rival[:6]:>16}" if both else ""))
+          + "".join(f"{'refscope/' + r[:6]:>16}" for r in rivals))
     slow = {w: {t: med[w][t] / med[w]["plain"] for t in others} for w in workloads if w != "empty"}
+    ratio = {r: {w: row[subject] / row[r] for w, row in slow.items()} for r in rivals}
     for w, row in slow.items():
-        line = f"{w:<12}{med[w]['plain']:>10.3f}" + "".join(f"{row[t]:>14.2f}x" for t in others)
-        print(line + (f"{row['refscope'] / row[rival]:>16.2f}" if both else ""))
+        line = f"{w:<12}{med[w]['plain']:>10.3f}" + "".join(f"{row[t]:>{width - 1}.2f}x" for t in others)
+        print(line + "".join(f"{ratio[r][w]:>16.2f}" for r in rivals))
     gm = {t: geomean([row[t] for row in slow.values()]) for t in others}
-    rs_lp = {w: row["refscope"] / row[rival] for w, row in slow.items()} if both else {}
-    print(f"{'geomean':<12}{'':>10}" + "".join(f"{gm[t]:>14.2f}x" for t in others)
-          + (f"{geomean(list(rs_lp.values())):>16.2f}" if both else ""))
+    print(f"{'geomean':<12}{'':>10}" + "".join(f"{gm[t]:>{width - 1}.2f}x" for t in others)
+          + "".join(f"{geomean(list(ratio[r].values())):>16.2f}" for r in rivals))
 
     if opts.json:
         result = {
             "python": opts.python, "version": version, "rounds": opts.rounds, "quick": opts.quick,
             "times": times, "median": med, "slowdown": slow, "geomean": gm,
-            f"refscope_vs_{rival}": rs_lp,
-            f"refscope_vs_{rival}_geomean": geomean(list(rs_lp.values())) if both else None,
         }
+        for r in all_rivals:
+            key = f"{subject.replace('-', '_')}_vs_{r}"
+            result[key] = ratio.get(r, {})
+            result[key + "_geomean"] = geomean(list(ratio[r].values())) if r in ratio else None
         Path(opts.json).write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nwrote {opts.json}")
 

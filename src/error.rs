@@ -31,6 +31,8 @@ pub enum Error {
     BadTimeout(f64),
     #[error("{0}")]
     Usage(String),
+    #[error("--flamegraph-by alloc needs --memory: allocations are charged to calls only with it")]
+    AllocNeedsMemory,
     #[error("the argument `{0}` is not valid UTF-8 text")]
     ArgNotUtf8(String),
     #[error("no census was taken: the program never reached {at} ({how})")]
@@ -79,6 +81,7 @@ impl Error {
             Error::NeverReached { .. } => "give a line that runs (not blank, not a comment, not only `else:`), or leave out --at for a census at exit".into(),
             Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
+            Error::AllocNeedsMemory => "add --memory, e.g. `refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py`".into(),
             Error::ArgNotUtf8(_) => "refscope passes the program's arguments as text; rename the file or give the value as UTF-8".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,

@@ -82,9 +82,7 @@ pub struct ProfileArgs {
 pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Result<i32, Error> {
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     if args.flamegraph_by == By::Alloc && !args.memory {
-        return Err(Error::Usage(
-            "--flamegraph-by alloc needs --memory (allocations are charged to calls only with it)".into(),
-        ));
+        return Err(Error::AllocNeedsMemory);
     }
     let (target, shown, argv) = resolve(
         py,

@@ -167,7 +167,7 @@ impl Profiler {
     unsafe fn register(&mut self, code: *mut ffi::PyObject) -> usize {
         // SAFETY: the caller's promise is `code_info`'s.
         let info = unsafe { cpython::code_info(code) };
-        let yours = self.filter.own_code(&info.filename, code as usize) && self.filter.wants(&info.filename);
+        let yours = self.filter.own_code(&info.filename, code as usize) && self.filter.wants_calls(&info.filename);
         let generator = info.flags & cpython::CO_GENERATOR_LIKE != 0;
         let id = self.new_func(Record::Func {
             id: self.funcs,

@@ -86,6 +86,12 @@ impl Filter {
         }
     }
 
+    /// Whether code of `filename` counts as yours for calls (`refscope profile`): as `wants`,
+    /// and with `--all` also code compiled under a pseudo-file (`<generated>`, `<frozen …>`).
+    pub fn wants_calls(&self, filename: &str) -> bool {
+        self.wants(filename) || (self.all && filename.starts_with('<'))
+    }
+
     pub fn wants(&self, filename: &str) -> bool {
         if self.exact.iter().any(|e| e == filename) {
             return true;
