@@ -33,6 +33,8 @@ pub enum Error {
     Usage(String),
     #[error("--flamegraph-by alloc needs --memory: allocations are charged to calls only with it")]
     AllocNeedsMemory,
+    #[error("`{0}` is not a `refscope run --json` report: {1}")]
+    NotRunReport(PathBuf, String),
     #[error("the argument `{0}` is not valid UTF-8 text")]
     ArgNotUtf8(String),
     #[error("no census was taken: the program never reached {at} ({how})")]
@@ -82,6 +84,9 @@ impl Error {
             Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::AllocNeedsMemory => "add --memory, e.g. `refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py`".into(),
+            Error::NotRunReport(..) => {
+                "make one with `refscope run --json run.json SCRIPT`, then pass it to --lines-from".into()
+            }
             Error::ArgNotUtf8(_) => "refscope passes the program's arguments as text; rename the file or give the value as UTF-8".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,

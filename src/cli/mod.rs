@@ -10,7 +10,7 @@ mod size;
 use crate::error::Error;
 use anstream::eprintln;
 use anstyle::{AnsiColor, Style};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use pyo3::prelude::*;
 
 const ERR: Style = AnsiColor::Red.on_default().bold();
@@ -57,11 +57,11 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
         argv.push("refscope".into());
     }
     argv[0] = "refscope".into();
-    let argv = run::split_program_args(argv);
+    let argv = run::split_program_args(&Cli::command(), argv);
     let _fds = output::LowFds::hold();
     let cli = match Cli::try_parse_from(&argv.0) {
         Ok(c) => c,
-        Err(e) => return clap_error(e),
+        Err(e) => return clap_error(e, argv.0.get(1).map(String::as_str)),
     };
     let result = match cli.command {
         Command::Run(args) => run::run(py, args, argv.1.clone()),
@@ -87,7 +87,8 @@ pub fn report_error(e: &Error) {
     }
 }
 
-fn clap_error(e: clap::Error) -> i32 {
+/// Clap's error in refscope's form; the hint names the help of the command given (`sub`).
+fn clap_error(e: clap::Error, sub: Option<&str>) -> i32 {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
@@ -111,7 +112,10 @@ fn clap_error(e: clap::Error) -> i32 {
         .lines()
         .find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
     eprintln!("{ERR}error{ERR:#}: {first}");
-    let hint = tip.unwrap_or_else(|| "see `refscope --help` or `refscope run --help`".into());
+    let hint = tip.unwrap_or_else(|| match sub.filter(|s| Cli::command().find_subcommand(s).is_some()) {
+        Some(s) => format!("see `refscope {s} --help`"),
+        None => "see `refscope --help`".into(),
+    });
     eprintln!("  {HINT}hint{HINT:#}: {hint}");
     1
 }

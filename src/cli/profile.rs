@@ -8,7 +8,8 @@ use crate::launcher;
 use crate::record::job::{Job, Target};
 use crate::report::build::{self, Run};
 use crate::report::flame::{self, By};
-use crate::report::{profile_page, pstats, speedscope, Json, Program, Render, Terminal};
+use crate::report::profile::Profile;
+use crate::report::{profile_page, pstats, speedscope, Json, Program, Render, Report as RunReport, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;
@@ -50,6 +51,10 @@ pub struct ProfileArgs {
     /// Write one self-contained HTML page to FILE: flame graph, call tree, function table
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// With --html: per-line figures from a `refscope run --json` report of the same program,
+    /// shown beside each function's source in the page
+    #[arg(long, value_name = "RUN.json", requires = "html")]
+    lines_from: Option<PathBuf>,
     /// Draw the flame graph root on top (an icicle graph)
     #[arg(long)]
     icicle: bool,
@@ -84,6 +89,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
     if args.flamegraph_by == By::Alloc && !args.memory {
         return Err(Error::AllocNeedsMemory);
     }
+    let lines_from = args.lines_from.as_deref().map(read_run_report).transpose()?;
     let (target, shown, argv) = resolve(
         py,
         Given {
@@ -186,7 +192,56 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         f.write(&flame::svg(&rep, args.flamegraph_by, args.icicle))?;
     }
     if let Some(f) = html {
-        f.write(&profile_page::html(&rep))?;
+        f.write(&profile_page::html(&rep, &sources(&rep, lines_from.as_ref(), &cwd)))?;
     }
     Ok(exit_code(fin.ended))
+}
+
+/// A `refscope run --json` report, read before the program runs (a bad one fails first).
+fn read_run_report(path: &Path) -> Result<RunReport, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Unreadable(path.into(), e.to_string()))?;
+    let not = |why: String| Error::NotRunReport(path.into(), why);
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| not(format!("not JSON ({e})")))?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(crate::report::run::SCHEMA) => {}
+        Some(other) => return Err(not(format!("its schema is `{other}`"))),
+        None => return Err(not("it has no `schema` field".into())),
+    }
+    serde_json::from_value(value).map_err(|e| not(e.to_string()))
+}
+
+/// Files the page shows beside their functions: at most this many, each at most this big.
+const PAGE_FILES: usize = 200;
+const PAGE_FILE_BYTES: u64 = 1 << 20;
+
+/// The text of each of your files with a function in the profile, and the run report's lines
+/// for it (matched on the file's real path).
+fn sources(rep: &Profile, run_report: Option<&RunReport>, cwd: &Path) -> Vec<profile_page::Source> {
+    let real = |p: &str| std::fs::canonicalize(cwd.join(p)).ok();
+    let mut out: Vec<profile_page::Source> = Vec::new();
+    for f in rep.functions.iter().filter(|f| f.yours && f.kind == "python") {
+        if out.len() >= PAGE_FILES || out.iter().any(|s| s.file == f.file) {
+            continue;
+        }
+        let path = real(&f.pstats_key.0);
+        let text = path
+            .as_ref()
+            .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() <= PAGE_FILE_BYTES))
+            .and_then(|p| std::fs::read_to_string(p).ok());
+        let Some(text) = text else { continue };
+        let lines = run_report
+            .and_then(|r| {
+                r.files
+                    .iter()
+                    .find(|rf| real(&rf.path).is_some_and(|p| Some(p) == path))
+            })
+            .map(|rf| rf.lines.iter().map(Into::into).collect())
+            .unwrap_or_default();
+        out.push(profile_page::Source {
+            file: f.file.clone(),
+            text: text.lines().map(str::to_string).collect(),
+            lines,
+        });
+    }
+    out
 }

@@ -66,40 +66,30 @@ pub struct RunArgs {
 /// The longest `--timeout` (about 31 years): longer ones cannot be waited for.
 pub(super) const MAX_TIMEOUT: f64 = 1e9;
 
-/// Options of `refscope run` that take a value, for finding where the program's own args begin.
-const VALUE_FLAGS: &[&str] = &[
-    "--json",
-    "--timeout",
-    "--include",
-    "--top",
-    "--at",
-    "--html",
-    "--max-steps",
-    "--max-objects",
-    "--depth",
-    "--pstats",
-    "--speedscope",
-    "--folded",
-    "--flamegraph",
-    "--flamegraph-by",
-];
-
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
-pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
-    if !matches!(
-        argv.get(1).map(String::as_str),
-        Some("run" | "heap" | "explain" | "profile")
-    ) {
+/// `cli` tells which options take a value.
+pub fn split_program_args(cli: &clap::Command, argv: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let sub = match argv.get(1).map(String::as_str) {
+        Some(name @ ("run" | "heap" | "explain" | "profile")) => cli.find_subcommand(name),
+        _ => None,
+    };
+    let Some(sub) = sub else {
         return (argv, vec![]);
-    }
+    };
+    let value_flag = |a: &str| {
+        a.strip_prefix("--").is_some_and(|long| {
+            sub.get_arguments()
+                .any(|o| o.get_long() == Some(long) && o.get_action().takes_values())
+        })
+    };
     let mut i = 2;
     while i < argv.len() {
         let a = argv[i].as_str();
         if a == "--" {
             i += 1;
             break;
-        } else if VALUE_FLAGS.contains(&a) {
+        } else if value_flag(a) {
             i += 2;
         } else if a == "-m" || a == "-c" {
             i += 2;
@@ -124,7 +114,7 @@ pub fn split_program_args(argv: Vec<String>) -> (Vec<String>, Vec<String>) {
     let script_last = ours.len() > 2 && {
         let last = ours[ours.len() - 1].as_str();
         let before = ours[ours.len() - 2].as_str();
-        !last.starts_with('-') && !VALUE_FLAGS.contains(&before) && before != "-m" && before != "-c"
+        !last.starts_with('-') && !value_flag(before) && before != "-m" && before != "-c"
     };
     if script_last {
         let s = ours.pop().unwrap();

@@ -103,7 +103,14 @@ pub struct Profiler {
     children: FxHashMap<(u32, u32), u32>,
     threads: u32,
     nodes: u32,
+    /// Calls long enough for the flame chart: (node, start, end) on the thread's clock less the
+    /// profiler's time, in the order they ended; all of at least `span_min` ticks.
+    spans: Vec<(u32, u64, u64)>,
+    span_min: u64,
 }
+
+/// The flame chart keeps the longest calls, at most this many (a page draws them at once).
+pub const SPAN_BUDGET: usize = 20_000;
 
 impl Profiler {
     pub fn new(out: Writer, filter: Filter, mark: CodeMark) -> Profiler {
@@ -120,6 +127,8 @@ impl Profiler {
             children: FxHashMap::default(),
             threads: 0,
             nodes: 0,
+            spans: Vec::new(),
+            span_min: 0,
         }
     }
 
@@ -354,11 +363,44 @@ impl Profiler {
         } else {
             self.add(f.node, W_TICKS, dt);
             self.add(f.node, W_SELF, dt.saturating_sub(f.child));
+            if dt >= self.span_min {
+                self.span(f.node, f.t0.wrapping_sub(f.ov0), dt);
+            }
             dt
         };
         if let Some(p) = ts.frames.last_mut() {
             p.child += up;
         }
+    }
+
+    /// Keeps a call for the flame chart. Past twice the budget, only the longest `SPAN_BUDGET`
+    /// stay and the bar rises; a call outlasts its callees, so a kept call's callers stay too.
+    fn span(&mut self, node: u32, start: u64, dt: u64) {
+        self.spans.push((node, start, start.wrapping_add(dt)));
+        if self.spans.len() >= 2 * SPAN_BUDGET {
+            self.keep_longest();
+        }
+    }
+
+    /// Raises the bar above the `SPAN_BUDGET`-th longest call and drops the calls below it.
+    fn keep_longest(&mut self) {
+        let mut d: Vec<u64> = self.spans.iter().map(|s| s.2.wrapping_sub(s.1)).collect();
+        let (_, kth, _) = d.select_nth_unstable_by(SPAN_BUDGET, |a, b| b.cmp(a));
+        self.span_min = *kth + 1;
+        let min = self.span_min;
+        self.spans.retain(|s| s.2.wrapping_sub(s.1) >= min);
+    }
+
+    /// Logs the flame chart's calls (at the end: calls still open are closed by then).
+    pub fn log_spans(&mut self) {
+        if self.spans.len() > SPAN_BUDGET {
+            self.keep_longest();
+        }
+        let spans = std::mem::take(&mut self.spans);
+        self.out.log(&Record::Spans {
+            min_ticks: self.span_min,
+            rows: spans,
+        });
     }
 
     /// Frame `key` ends; frames above it that ended unseen end too. True for a generator's.

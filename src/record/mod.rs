@@ -111,6 +111,9 @@ pub enum Record {
     },
     /// `refscope profile`: a thread, when it first ran (again once its name is known).
     Thread { id: u32, name: String },
+    /// `refscope profile`, at the end: the calls of at least `min_ticks` for the flame chart, as
+    /// (node slot, start, end) on the clock of the node's thread less the profiler's own time.
+    Spans { min_ticks: u64, rows: Vec<(u32, u64, u64)> },
     /// The Python allocator's own statistics, and the process's resident memory, at a moment.
     Pymalloc {
         when: String,

@@ -26,6 +26,29 @@ pub struct Profile {
     pub nodes: Vec<Node>,
     /// Every function with a node, by `id`.
     pub functions: Vec<Function>,
+    /// The calls in the order they ran, for the flame chart.
+    pub chart: Chart,
+}
+
+/// The longest calls as they ran (a deterministic profile knows the real order).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Chart {
+    /// False when the program stopped before the calls were written (they are written at exit).
+    pub recorded: bool,
+    /// Calls shorter than this are left out (the chart keeps the longest 20,000).
+    pub min_ns: u64,
+    /// In the order they ended. A span's callers are in the chart whenever it is.
+    pub spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Span {
+    /// Index in `nodes` (which names the thread and the function).
+    pub node: usize,
+    /// From the start of the program, on the thread's clock with the profiler's time taken out
+    /// (so a span's length is what its node's `total_ns` adds up).
+    pub start_ns: u64,
+    pub end_ns: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

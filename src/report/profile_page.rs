@@ -1,11 +1,83 @@
 //! The profile as one self-contained HTML page: the flame graph (inferno's SVG, inline), the
-//! call tree, a sortable and searchable function table, and each function's callers and callees.
-//! No network: everything is inside, and the page's CSP forbids fetches.
+//! time-ordered flame chart, the call tree, a sortable and searchable function table, and each
+//! function's callers, callees and source lines (with `refscope run`'s per-line figures when a
+//! run report was given). No network: everything is inside, and the page's CSP forbids fetches.
 
 use super::flame::{self, By};
 use super::numbers::{fmt_ns, thousands};
 use super::profile::{Node, Profile};
+use super::run::Line;
+use serde::Serialize;
 use serde_json::json;
+
+/// One of your files as the page shows it beside its functions.
+#[derive(Debug, Serialize)]
+pub struct Source {
+    /// As the profile's functions name it (`Function::file`).
+    pub file: String,
+    pub text: Vec<String>,
+    /// `refscope run`'s figures for its lines, when a run report was given.
+    pub lines: Vec<LineFigures>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LineFigures {
+    pub line: u32,
+    pub hits: u64,
+    pub time_ns: u64,
+    pub self_ns: u64,
+    pub alloc_bytes: u64,
+}
+
+impl From<&Line> for LineFigures {
+    fn from(l: &Line) -> Self {
+        LineFigures {
+            line: l.line,
+            hits: l.hits,
+            time_ns: l.time_ns,
+            self_ns: l.self_ns,
+            alloc_bytes: l.memory.alloc_bytes,
+        }
+    }
+}
+
+/// The flame chart as the page draws it: per thread, (function, depth, start, end) of each span.
+fn chart(p: &Profile) -> serde_json::Value {
+    let mut depth = vec![0u32; p.nodes.len()];
+    // A parent comes before its children in `nodes`.
+    for n in &p.nodes {
+        if let Some(up) = n.parent {
+            depth[n.id] = if p.nodes[up].function.is_some() {
+                depth[up] + 1
+            } else {
+                0
+            };
+        }
+    }
+    let threads: Vec<_> = p
+        .threads
+        .iter()
+        .map(|t| {
+            let mut spans: Vec<_> = p
+                .chart
+                .spans
+                .iter()
+                .filter(|s| p.nodes[s.node].thread == t.id)
+                .filter_map(|s| {
+                    let f = p.nodes[s.node].function?;
+                    Some((s.start_ns, depth[s.node], f, s.end_ns))
+                })
+                .collect();
+            spans.sort_unstable();
+            let spans: Vec<_> = spans
+                .into_iter()
+                .map(|(s, d, f, e)| [f as u64, d as u64, s, e])
+                .collect();
+            json!({"name": t.name, "spans": spans})
+        })
+        .collect();
+    json!({"recorded": p.chart.recorded, "min_ns": p.chart.min_ns, "threads": threads})
+}
 
 const PAGE: &str = include_str!("profile.html");
 
@@ -54,7 +126,7 @@ fn prune(merged: &[Node], budget: usize) -> Vec<serde_json::Value> {
     out
 }
 
-pub fn html(p: &Profile) -> String {
+pub fn html(p: &Profile, sources: &[Source]) -> String {
     let merged = p.merged();
     let tree = prune(&merged, PAGE_NODES);
     let note = if tree.len() < merged.len() {
@@ -72,6 +144,8 @@ pub fn html(p: &Profile) -> String {
         "measured_ns": p.measured_ns(),
         "memory": p.memory,
         "tree_note": note,
+        "chart": chart(p),
+        "sources": sources,
     });
     let data = serde_json::to_string(&data)
         .expect("json serializes")

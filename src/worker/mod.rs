@@ -510,6 +510,7 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
         } else {
             p.close_all(t);
         }
+        p.log_spans();
         memory::finish(py, p.writer_mut());
         return finished(py, p.writer(), t);
     }

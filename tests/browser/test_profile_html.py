@@ -57,3 +57,53 @@ def test_the_table_sorts_by_a_column(tmp_path, page):
     page.click("#functions th[data-k=calls]")
     last_first = page.inner_text("#functions tbody tr:first-child td.name")
     assert not last_first.startswith("fib"), last_first
+
+
+def test_the_flame_chart_draws_calls_in_order_and_a_click_zooms_to_one(tmp_path, page):
+    page.goto(make_page(tmp_path).as_uri())
+    canvas = page.locator("#chart canvas")
+    assert canvas.count() == 1, "one thread, one chart"
+    assert "in the order they ran" in page.inner_text("#chart-note")
+    box = canvas.bounding_box()
+    # Not blank: the chart drew coloured rows.
+    painted = page.evaluate(
+        """() => { const c = document.querySelector('#chart canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i + 3] && d[i] > d[i + 2] + 60) n++; return n; }"""
+    )
+    assert painted > 1000, painted
+    # Depth 0 is the module's body, which spans the whole run: hover names it, a click shows it.
+    at = {"x": box["width"] / 2, "y": 16 + 8}
+    canvas.hover(position=at)
+    assert page.inner_text("#chart-tip").startswith("<module>"), page.inner_text("#chart-tip")
+    canvas.click(position=at)
+    assert page.inner_text("#detail").startswith("<module>")
+    # Zoomed to the module (with 2% to each side), depth 1 at the left is its first call: fib(15).
+    canvas.click(position={"x": box["width"] * 0.04, "y": 16 + 17 + 8})
+    assert page.inner_text("#detail").startswith("fib"), page.inner_text("#detail")
+    assert page.errors == []
+
+
+def test_a_function_shows_its_source_with_the_run_reports_lines(tmp_path, page):
+    run_json, out = tmp_path / "run.json", tmp_path / "p.html"
+    assert run([sys.executable, "-m", "refscope", "run", "-q", "--json", run_json, SCRIPT], cwd=REPO).returncode == 0
+    res = run([sys.executable, "-m", "refscope", "profile", "-q", "--html", out, "--lines-from", run_json, SCRIPT], cwd=REPO)
+    assert res.returncode == 0, res
+    page.goto(out.as_uri())
+    page.click('#functions tbody tr:has(td.name:text-matches("^fib "))')
+    code = page.eval_on_selector_all("#detail table.src tr[id] td.code", "tds => tds.map(t => t.textContent)")
+    assert code[0].startswith("def fib(n):") and code[-1].strip() == "return fib(n - 1) + fib(n - 2)", code
+    rows = page.eval_on_selector_all(
+        "#detail table.src tr[id]", "trs => trs.map(t => [...t.children].map(c => c.textContent))"
+    )
+    body = next(r for r in rows if r[-1].strip().startswith("return fib"))
+    assert body[1] == "986", body  # hits, from the run report
+    assert page.errors == []
+
+
+def test_without_a_run_report_the_source_says_how_to_get_figures(tmp_path, page):
+    page.goto(make_page(tmp_path).as_uri())
+    page.click('#functions tbody tr:has(td.name:text-matches("^is_even "))')
+    detail = page.inner_text("#detail")
+    assert "def is_even(n):" in detail and "def is_odd" not in detail, detail
+    assert "--lines-from" in detail

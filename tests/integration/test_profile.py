@@ -51,7 +51,7 @@ sys.exit(code)
 # The keys of the JSON report (docs/json-schema.md, "refscope.profile" version 1).
 REPORT_KEYS = {
     "schema", "schema_version", "refscope_version", "python", "program", "outcome", "wall_ns",
-    "memory", "node_limit", "threads", "nodes", "functions",
+    "memory", "node_limit", "threads", "nodes", "functions", "chart",
 }
 PYTHON_KEYS = {"version", "executable", "tracer", "clock"}
 OUTCOME_KEYS = {"status", "exit_code", "partial", "description"}

@@ -23,6 +23,8 @@ pub fn profile(cap: &Capture, run: &Run, memory: bool) -> Profile {
     let mut by_slot: FxHashMap<u32, usize> = FxHashMap::default();
     let mut nodes: Vec<Node> = Vec::new();
     let mut roots: Vec<(u32, usize)> = Vec::new();
+    let mut chart = Chart::default();
+    let rel = |t: u64| ns(t.saturating_sub(cap.start_ticks));
     for r in &cap.records {
         match r {
             Record::Func {
@@ -92,6 +94,20 @@ pub fn profile(cap: &Capture, run: &Run, memory: bool) -> Profile {
                 }
                 by_slot.insert(*slot, id);
             }
+            Record::Spans { min_ticks, rows } => {
+                chart.recorded = true;
+                chart.min_ns = ns(*min_ticks);
+                chart.spans = rows
+                    .iter()
+                    .filter_map(|&(slot, start, end)| {
+                        Some(Span {
+                            node: *by_slot.get(&slot)?,
+                            start_ns: rel(start),
+                            end_ns: rel(end),
+                        })
+                    })
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -137,6 +153,7 @@ pub fn profile(cap: &Capture, run: &Run, memory: bool) -> Profile {
         threads,
         nodes,
         functions,
+        chart,
     }
 }
 
