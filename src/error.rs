@@ -54,12 +54,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// The fix, for the Python API (no command).
     pub fn hint(&self) -> Option<String> {
+        self.hint_for(None)
+    }
+
+    /// The fix, naming `command` (`run`, `profile`, …) where it says what to type.
+    pub fn hint_for(&self, command: Option<&str>) -> Option<String> {
+        // Commands that take `-m MODULE`.
+        let runs = command.filter(|c| matches!(*c, "run" | "heap" | "profile"));
         Some(match self {
-            Error::NoSuchFile(_) => "check the path, or run a module with `refscope run -m NAME`".into(),
+            Error::NoSuchFile(_) => match runs {
+                Some(c) => format!("check the path, or run a module with `refscope {c} -m NAME`"),
+                None => "check the path".into(),
+            },
             Error::IsDirectory(p) => format!(
-                "run a file inside it, e.g. `refscope run {}/main.py`, or a package with `-m`",
-                p.display()
+                "run a file inside it, e.g. `refscope {} {}/main.py`{}",
+                command.unwrap_or("run"),
+                p.display(),
+                if runs.is_some() { ", or a package with `-m`" } else { "" }
             ),
             Error::Binary(_) | Error::NotUtf8(..) => {
                 "refscope runs Python source files; save the file as UTF-8 or declare its encoding (PEP 263)".into()
@@ -81,7 +94,10 @@ impl Error {
             }
             Error::Code { .. } => "names the expression uses must be defined by --setup (-s)".into(),
             Error::NeverReached { .. } => "give a line that runs (not blank, not a comment, not only `else:`), or leave out --at for a census at exit".into(),
-            Error::Usage(_) => "see `refscope run --help` or `refscope bench --help`".into(),
+            Error::Usage(_) => match command {
+                Some(c) => format!("see `refscope {c} --help`"),
+                None => "see the function's help(): `help(refscope)`".into(),
+            },
             Error::BadTimeout(_) => "for example `--timeout 30`".into(),
             Error::AllocNeedsMemory => "add --memory, e.g. `refscope profile --memory --flamegraph-by alloc --flamegraph mem.svg app.py`".into(),
             Error::NotRunReport(..) => {

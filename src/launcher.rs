@@ -4,7 +4,8 @@
 use crate::capture::{self, Reader};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
-use crate::record::job::{Job, BOOTSTRAP, CHILD_ENV, ENV};
+use crate::handoff::Handoff;
+use crate::record::job::{Job, BOOTSTRAP, CHILD_ENV};
 use crate::record::{Capture, Child, Ended};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -286,16 +287,15 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let mut cmd = Command::new(python);
     // The worker starts in the run directory and moves to the program's: modules the interpreter
     // imports before the bootstrap runs (3.13's linecache for `-c`) cannot come from the user's.
-    cmd.current_dir(&dir.0)
-        .arg("-c")
-        .arg(BOOTSTRAP)
-        .env(ENV, serde_json::to_string(&job).expect("jobs serialize"))
-        .env_remove(CHILD_ENV);
+    cmd.current_dir(&dir.0).arg("-c").arg(BOOTSTRAP).env_remove(CHILD_ENV);
+    let handoff = Handoff::new(&job)?;
+    handoff.pass(&mut cmd);
     die_with_parent(&mut cmd);
     let signals = Signals::new();
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
+    drop(handoff);
     let mut sampler = crate::memory::rss::Sampler::new(child.id());
     let deadline = timeout.map(|s| started + Duration::from_secs_f64(s));
     let mut nap = Duration::from_micros(200);

@@ -9,6 +9,7 @@ mod clock;
 mod cpython;
 mod error;
 mod explain;
+mod handoff;
 mod launcher;
 mod memory;
 mod objects;

@@ -5,6 +5,7 @@
 pub mod worker;
 
 use crate::error::Error;
+use crate::handoff::Handoff;
 use crate::record::bench::{label, Job, Msg, Options, Samples, Stop};
 use pyo3::prelude::*;
 use std::io::{BufRead, BufReader};
@@ -30,12 +31,11 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Internal(format!("no pipe: {e}")))?;
     let wfd = writer.as_raw_fd();
     let mut cmd = Command::new(python);
+    // Made after the pipe, so the job's descriptor is never CHANNEL_FD (3), which dup2 takes.
+    let handoff = Handoff::new(job)?;
+    handoff.pass(&mut cmd);
     cmd.arg("-c")
         .arg(worker::BOOTSTRAP)
-        .env(
-            crate::record::job::ENV,
-            serde_json::to_string(job).expect("jobs serialize"),
-        )
         .env_remove(crate::record::job::CHILD_ENV)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -54,6 +54,7 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
     drop(writer);
+    drop(handoff);
     let mut failure = None;
     let mut got = 0;
     for line in BufReader::new(reader).lines() {

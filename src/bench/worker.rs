@@ -109,14 +109,11 @@ pub fn sample(py: Python<'_>, timers: &[Bound<'_, PyAny>], job: &Job, send: &mut
     }
 }
 
-/// Entry point of a bench worker process: `python -c BOOTSTRAP` with the job in the environment.
+/// Entry point of a bench worker process: `python -c BOOTSTRAP`, the job handed over (`handoff`).
 #[pyfunction]
 pub fn _bench_worker(py: Python<'_>) -> PyResult<()> {
     use std::os::fd::FromRawFd;
-    let environ = py.import("os")?.getattr("environ")?;
-    let job: String = environ.call_method1("pop", (crate::record::job::ENV,))?.extract()?;
-    let job: Job = serde_json::from_str(&job)
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("bad bench job: {e}")))?;
+    let job: Job = crate::handoff::take(py)?;
     // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it,
     // and closing it on exec only changes its flags.
     let mut out = unsafe {

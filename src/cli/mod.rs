@@ -47,7 +47,7 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
             Ok(s) => text.push(s),
             Err(a) => {
                 let e = Error::ArgNotUtf8(a.to_string_lossy().into_owned());
-                report_error(&e);
+                report_error(&e, None);
                 return e.exit_code();
             }
         }
@@ -74,15 +74,16 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e);
+            report_error(&e, argv.0.get(1).map(String::as_str));
             e.exit_code()
         }
     }
 }
 
-pub fn report_error(e: &Error) {
+/// One `error:` line and, where there is a fix, a `hint:` naming `command`'s own flags.
+pub fn report_error(e: &Error, command: Option<&str>) {
     eprintln!("{ERR}error{ERR:#}: {e}");
-    if let Some(h) = e.hint() {
+    if let Some(h) = e.hint_for(command) {
         eprintln!("  {HINT}hint{HINT:#}: {h}");
     }
 }
@@ -108,9 +109,11 @@ fn clap_error(e: clap::Error, sub: Option<&str>) -> i32 {
         .unwrap_or("")
         .trim_start_matches("error: ")
         .to_string();
+    // Clap's "to pass '-q' as a value, use '-- -q'" misleads more often than it helps.
     let tip = text
         .lines()
-        .find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string));
+        .find_map(|l| l.trim().strip_prefix("tip: ").map(str::to_string))
+        .filter(|t| !t.starts_with("to pass "));
     eprintln!("{ERR}error{ERR:#}: {first}");
     let hint = tip.unwrap_or_else(|| match sub.filter(|s| Cli::command().find_subcommand(s).is_some()) {
         Some(s) => format!("see `refscope {s} --help`"),

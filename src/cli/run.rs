@@ -326,7 +326,7 @@ fn heap_report(
         };
         // A program that crashed or was stopped keeps its own exit code, as under python.
         if ended != Ended::Exited(0) {
-            super::report_error(&e);
+            super::report_error(&e, Some("heap"));
             return Ok(exit_code(ended));
         }
         return Err(e);

@@ -8,7 +8,7 @@
 use crate::capture::Writer;
 use crate::cpython::GilCell;
 use crate::profiler::{self, Profiler, PROFILER};
-use crate::record::job::{ChildJob, HeapPlan, Job, Target, ENV};
+use crate::record::job::{ChildJob, HeapPlan, Job, Target};
 use crate::record::{Origin, Record, FLAG_FINISHED, FLAG_INTERRUPTED};
 use crate::site::Pause;
 use crate::tracer::{self, with_thread, Filter, Tracer, Watch, TRACER};
@@ -43,9 +43,7 @@ static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
 
 #[pyfunction]
 pub fn _worker(py: Python<'_>) -> PyResult<()> {
-    let os = py.import("os")?;
-    let job: String = os.getattr("environ")?.call_method1("pop", (ENV,))?.extract()?;
-    let job: Job = serde_json::from_str(&job).map_err(|e| PyRuntimeError::new_err(format!("bad worker job: {e}")))?;
+    let job: Job = crate::handoff::take(py)?;
     std::env::set_current_dir(&job.cwd)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot enter {}: {e}", job.cwd)))?;
     let sys = py.import("sys")?;

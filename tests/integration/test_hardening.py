@@ -74,3 +74,44 @@ def test_heap_keeps_the_program_s_exit_code_when_it_never_took_its_census(args, 
     res = run([*REFSCOPE, "heap", *args])
     assert res.returncode == code, res
     assert "error: no census was taken" in res.stderr and "Traceback" not in res.stderr, res
+
+
+def test_long_code_and_arguments_reach_the_program(tmp_path):
+    # Over 128 KiB in all (the most one environment variable or argument may hold): the job
+    # travels in a file, not in the worker's environment.
+    code = "import sys\n" + "# padding\n" * 10_000 + "print(len(sys.argv) - 1, sum(map(len, sys.argv[1:])))\n"
+    args = ["x" * 50_000] * 10
+    for command in ("run", "profile", "explain"):
+        res = run([*REFSCOPE, command, "-q", "-c", code, *args])
+        assert (res.returncode, res.stdout) == (0, "10 500000\n"), (command, res.stderr[-500:])
+    setup = "xs = '" + "y" * 120_000 + "'"
+    res = run([*REFSCOPE, "bench", "--time-budget", "0.2", "-s", setup, "len(xs)"])
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-500:]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["heap", "nosuch.py"], "refscope heap -m NAME"),
+        (["profile", "nosuch.py"], "refscope profile -m NAME"),
+        (["explain", "nosuch.py"], "check the path"),
+        (["explain"], "refscope explain --help"),
+        (["profile"], "refscope profile --help"),
+        (["heap", "--at", "nonsense", "-c", "pass"], "refscope heap --help"),
+        (["bench", "--number", "0", "pass"], "refscope bench --help"),
+        (["profile", "--lines-from"], "refscope profile --help"),
+    ],
+)
+def test_a_hint_names_the_command_that_was_run(args, says):
+    res = run([*REFSCOPE, *args])
+    assert_user_error(res)
+    hint = res.stderr.rstrip("\n").splitlines()[-1]
+    assert hint.startswith("  hint: ") and says in hint, res
+    others = {"run", "heap", "profile", "explain", "bench", "size"} - {args[0]}
+    assert not any(f"refscope {o} " in hint for o in others), res
+
+
+def test_an_unknown_flag_points_to_the_commands_help_not_to_dash_dash():
+    res = run([*REFSCOPE, "bench", "-q", "pass"])
+    assert_user_error(res, "'-q'")
+    assert res.stderr.rstrip("\n").splitlines()[-1] == "  hint: see `refscope bench --help`", res
