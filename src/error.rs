@@ -69,7 +69,7 @@ impl Error {
                 None => "check the path".into(),
             },
             Error::IsDirectory(p) => format!(
-                "run a file inside it, e.g. `refscope {} {}/main.py`{}",
+                "a directory runs when it holds a `__main__.py`; or run a file inside it, e.g. `refscope {} {}/main.py`{}",
                 command.unwrap_or("run"),
                 p.display(),
                 if runs.is_some() { ", or a package with `-m`" } else { "" }

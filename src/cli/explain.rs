@@ -1,7 +1,7 @@
 //! `refscope explain`: runs a small program under the step tracer and tells its story.
 
 use super::output::Output;
-use super::run::{check_script, check_syntax, MAX_TIMEOUT};
+use super::run::{check_syntax, script_target, MAX_TIMEOUT};
 use crate::error::Error;
 use crate::launcher;
 use crate::record::explain::{Plan, STEP_CAP_EXIT};
@@ -66,15 +66,11 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
         (Target::Code { code: c.clone() }, "-c".to_string(), rest)
     } else if let Some((script, more)) = rest.split_first() {
-        check_script(py, script)?;
-        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
+        (script_target(py, script)?, script.clone(), more.to_vec())
     } else {
         return Err(Error::Usage("nothing to explain: give a script or `-c CODE`".into()));
     };
-    let script = match &target {
-        Target::Script { path } => vec![std::path::Path::new(path.as_str())],
-        _ => vec![],
-    };
+    let script: Vec<&std::path::Path> = target.path().map(std::path::Path::new).into_iter().collect();
     let json_file = args
         .json
         .as_deref()
@@ -129,7 +125,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
             end_ticks: fin.end_ticks,
             wall_ns: fin.wall_ns,
             cwd: &cwd,
-            code: args.code.as_deref(),
+            held: None,
             timeline: &[],
             children: &[],
         },

@@ -5,7 +5,7 @@ use super::output::Output;
 use super::run::{exit_code, resolve, Given};
 use crate::error::Error;
 use crate::launcher;
-use crate::record::job::{Job, Target};
+use crate::record::job::Job;
 use crate::report::build::{self, Run};
 use crate::report::flame::{self, By};
 use crate::report::profile::Profile;
@@ -101,10 +101,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         },
         program_args,
     )?;
-    let script = match &target {
-        Target::Script { path } => vec![Path::new(path.as_str())],
-        _ => vec![],
-    };
+    let script: Vec<&Path> = target.path().map(Path::new).into_iter().collect();
     let asked = [
         &args.json,
         &args.pstats,
@@ -122,11 +119,8 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
         .map_err(|e| Error::Internal(format!("no sys.executable: {e}")))?;
-    let kind = match target {
-        Target::Script { .. } => "script",
-        Target::Module { .. } => "module",
-        Target::Code { .. } => "code",
-    };
+    let kind = target.kind();
+    let held = target.held_source();
     let fin = py.detach(|| {
         launcher::run(
             &python,
@@ -162,7 +156,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
             end_ticks: fin.end_ticks,
             wall_ns: fin.wall_ns,
             cwd: &cwd,
-            code: args.code.as_deref(),
+            held: held.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
             timeline: &[],
             children: &[],
         },

@@ -124,16 +124,58 @@ pub fn split_program_args(cli: &clap::Command, argv: Vec<String>) -> (Vec<String
     (ours, theirs)
 }
 
-pub(super) fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
+/// What python would run for `python PATH`, checked: a source file, or a directory or zip
+/// file with a `__main__.py`.
+pub(super) fn script_target(py: Python<'_>, path: &str) -> Result<Target, Error> {
     let p = Path::new(path);
     let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NoSuchFile(p.into()),
         _ => Error::Unreadable(p.into(), e.to_string()),
     })?;
+    let main_path = || Target::MainPath { path: path.into() };
     if meta.is_dir() {
-        return Err(Error::IsDirectory(p.into()));
+        let main = p.join("__main__.py");
+        if !main.is_file() {
+            return Err(Error::IsDirectory(p.into()));
+        }
+        check_script(
+            py,
+            &main.display().to_string(),
+            &std::fs::read(&main).unwrap_or_default(),
+        )?;
+        return Ok(main_path());
     }
     let bytes = std::fs::read(p).map_err(|e| Error::Unreadable(p.into(), e.to_string()))?;
+    if is_zipapp(py, p) {
+        return Ok(main_path());
+    }
+    check_script(py, path, &bytes)?;
+    // Read once already: a FIFO or `/dev/fd/N` gives nothing the second time.
+    let source = (!meta.is_file()).then(|| String::from_utf8_lossy(&bytes).into_owned());
+    Ok(Target::Script {
+        path: path.into(),
+        source,
+    })
+}
+
+/// A zip file with a `__main__.py` at its top (zipapp's `.pyz`, shebang line allowed).
+fn is_zipapp(py: Python<'_>, p: &Path) -> bool {
+    let check = || -> PyResult<bool> {
+        let zipfile = py.import("zipfile")?;
+        if !zipfile.call_method1("is_zipfile", (p,))?.extract::<bool>()? {
+            return Ok(false);
+        }
+        let z = zipfile.getattr("ZipFile")?.call1((p,))?;
+        let names = z.call_method0("namelist")?;
+        z.call_method0("close")?;
+        names.contains("__main__.py")
+    };
+    check().unwrap_or(false)
+}
+
+/// A source file's bytes are text that compiles.
+fn check_script(py: Python<'_>, path: &str, bytes: &[u8]) -> Result<(), Error> {
+    let p = Path::new(path);
     if bytes.contains(&0) {
         return Err(Error::Binary(p.into()));
     }
@@ -148,12 +190,7 @@ pub(super) fn check_script(py: Python<'_>, path: &str) -> Result<(), Error> {
         }
     }
     let abs = std::path::absolute(p).unwrap_or_else(|_| p.into());
-    check_syntax(
-        py,
-        PyBytes::new(py, &bytes).into_any(),
-        &abs.display().to_string(),
-        path,
-    )
+    check_syntax(py, PyBytes::new(py, bytes).into_any(), &abs.display().to_string(), path)
 }
 
 pub(super) fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
@@ -217,10 +254,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
     let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
     let (target, program, argv) = target(py, &args, program_args)?;
     // Checked before the run, so a bad path costs nothing.
-    let script = match &target {
-        Target::Script { path } => vec![Path::new(path.as_str())],
-        _ => vec![],
-    };
+    let script: Vec<&Path> = target.path().map(Path::new).into_iter().collect();
     let json_file = args
         .json
         .as_deref()
@@ -230,12 +264,8 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
         .map_err(|e| Error::Internal(format!("no sys.executable: {e}")))?;
-    let code = args.code.clone();
-    let kind = match target {
-        Target::Script { .. } => "script",
-        Target::Module { .. } => "module",
-        Target::Code { .. } => "code",
-    };
+    let held = target.held_source();
+    let kind = target.kind();
     let fin = py.detach(|| {
         launcher::run(
             &python,
@@ -272,7 +302,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
             end_ticks: fin.end_ticks,
             wall_ns: fin.wall_ns,
             cwd: &cwd,
-            code: code.as_deref(),
+            held: held.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
             timeline: &fin.timeline,
             children: &fin.children,
         },
@@ -389,8 +419,7 @@ pub(super) fn resolve(
         check_syntax(py, pyo3::types::PyString::new(py, c).into_any(), "<string>", "<string>")?;
         (Target::Code { code: c.to_string() }, "-c".to_string(), rest)
     } else if let Some((script, more)) = rest.split_first() {
-        check_script(py, script)?;
-        (Target::Script { path: script.clone() }, script.clone(), more.to_vec())
+        (script_target(py, script)?, script.clone(), more.to_vec())
     } else {
         return Err(Error::Usage(
             "nothing to run: give a script, `-m MODULE` or `-c CODE`".into(),

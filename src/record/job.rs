@@ -15,9 +15,55 @@ pub const BOOTSTRAP: &str = "import sys; del sys.path[0]; __import__('refscope._
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Target {
-    Script { path: String },
-    Module { name: String },
-    Code { code: String },
+    /// A source file; `source` holds its text when it could be read only once (a FIFO,
+    /// `/dev/fd/N` from a shell's `<(…)`).
+    Script {
+        path: String,
+        #[serde(default)]
+        source: Option<String>,
+    },
+    /// A directory or zip file with a `__main__.py`, run as python runs it.
+    MainPath {
+        path: String,
+    },
+    Module {
+        name: String,
+    },
+    Code {
+        code: String,
+    },
+}
+
+impl Target {
+    /// The file or directory the program is, if it is one (no output may be written there).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Target::Script { path, .. } | Target::MainPath { path } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The program's text where refscope holds it (no file to read it from again): (the name
+    /// it runs under, relative to the cwd, its text).
+    pub fn held_source(&self) -> Option<(String, String)> {
+        match self {
+            Target::Code { code } => Some(("<string>".into(), code.clone())),
+            Target::Script {
+                path,
+                source: Some(text),
+            } => Some((path.clone(), text.clone())),
+            _ => None,
+        }
+    }
+
+    /// `script`, `module` or `code`, as reports name the kind of program.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Script { .. } | Target::MainPath { .. } => "script",
+            Target::Module { .. } => "module",
+            Target::Code { .. } => "code",
+        }
+    }
 }
 
 /// What one worker runs.

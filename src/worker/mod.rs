@@ -17,7 +17,7 @@ use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PySystemExit};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod child;
 pub use child::_child;
@@ -267,7 +267,7 @@ fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyRes
     let sys = py.import("sys")?;
     let mut roots = Vec::new();
     let (argv0, root, path0) = match &job.target {
-        Target::Script { path: p } => {
+        Target::Script { path: p, .. } => {
             let real = std::fs::canonicalize(p).unwrap_or_else(|_| PathBuf::from(p));
             let dir = real.parent().map(|d| d.display().to_string()).unwrap_or_default();
             // As CPython: the cwd joined to the path as given, `.` components kept.
@@ -283,6 +283,13 @@ fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyRes
                 .call1(("__main__", &abs))?;
             globals.set_item("__loader__", loader)?;
             (p.clone(), dir.clone(), dir)
+        }
+        Target::MainPath { path: p } => {
+            // As python: the path on sys.path, its `__main__` module run from there.
+            let abs = PathBuf::from(&job.cwd).join(p);
+            roots.push(abs.clone());
+            let real = std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone());
+            (p.clone(), real.display().to_string(), abs.display().to_string())
         }
         Target::Module { name } => (name.clone(), job.cwd.clone(), job.cwd.clone()),
         Target::Code { .. } => ("-c".to_string(), job.cwd.clone(), String::new()),
@@ -372,9 +379,11 @@ fn compile_target<'py>(
         }
     }
     Ok(match &job.target {
-        Target::Script { path } => {
-            let source =
-                std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?;
+        Target::Script { path, source } => {
+            let source = match source {
+                Some(text) => text.clone().into_bytes(),
+                None => std::fs::read(path).map_err(|e| PyRuntimeError::new_err(format!("cannot read {path}: {e}")))?,
+            };
             let abs: String = globals
                 .get_item("__file__")?
                 .ok_or_else(|| PyRuntimeError::new_err("__main__ has no __file__"))?
@@ -401,7 +410,7 @@ fn compile_target<'py>(
                 "<string>",
             ))
         }
-        Target::Module { .. } => None,
+        Target::Module { .. } | Target::MainPath { .. } => None,
     })
 }
 
@@ -425,11 +434,16 @@ fn code_tree(py: Python<'_>, code: &Bound<'_, PyAny>) -> PyResult<rustc_hash::Fx
 }
 
 /// As `python -m`: parent packages are imported to find the module (before tracing).
+/// False only when there is no such module: a package that raises while it is imported
+/// exists, and running it shows its traceback as python does.
 fn module_exists(py: Python<'_>, name: &str) -> bool {
-    py.import("importlib.util")
+    match py
+        .import("importlib.util")
         .and_then(|u| u.call_method1("find_spec", (name,)))
-        .map(|s| !s.is_none())
-        .unwrap_or(false)
+    {
+        Ok(spec) => !spec.is_none(),
+        Err(e) => !e.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py),
+    }
 }
 
 /// Runs the program; an uncaught exception ends it as the interpreter would end it.
@@ -444,6 +458,10 @@ fn run_program(
             .import("runpy")?
             .call_method1("_run_module_as_main", (name, true))
             .map(drop),
+        (Target::MainPath { .. }, _) => py
+            .import("runpy")?
+            .call_method1("_run_module_as_main", ("__main__", false))
+            .map(drop),
         (_, Some(code)) => code.and_then(|c| py.import("builtins")?.call_method1("exec", (c, globals)).map(drop)),
         _ => unreachable!("scripts and code are compiled before they run"),
     };
@@ -454,6 +472,7 @@ fn run_program(
             // As the interpreter does for an uncaught exception: sys.excepthook, then exit 1 once
             // threads and atexit handlers have run.
             if e.is_instance_of::<PyKeyboardInterrupt>(py) {
+                INTERRUPTED.store(true, Ordering::Relaxed);
                 with_writer(|w| w.set_flag(FLAG_INTERRUPTED));
             }
             let (t, v, tb) = (e.get_type(py), e.value(py).clone(), e.traceback(py));
@@ -497,6 +516,9 @@ fn _finish(py: Python<'_>) -> PyResult<()> {
     let _pause = Pause::new();
     if crate::explain::active() {
         crate::explain::finish(py);
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            end_interrupted(py);
+        }
         return Ok(());
     }
     // SAFETY: atexit handlers run with the GIL held; the borrow ends at once.
@@ -540,18 +562,26 @@ fn finished(py: Python<'_>, w: &Writer, t: u64) -> PyResult<()> {
     h.end_ticks.store(t, Ordering::Relaxed);
     w.set_flag(FLAG_FINISHED);
     if h.flags.load(Ordering::Relaxed) & FLAG_INTERRUPTED != 0 {
-        // An uncaught KeyboardInterrupt ends the interpreter with SIGINT; so does this worker.
-        let sys = py.import("sys")?;
+        end_interrupted(py);
+    }
+    Ok(())
+}
+
+/// The program ended with an uncaught KeyboardInterrupt (explain has no capture flag for it).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// An uncaught KeyboardInterrupt ends the interpreter with SIGINT; so does this worker.
+fn end_interrupted(py: Python<'_>) {
+    if let Ok(sys) = py.import("sys") {
         for stream in ["stdout", "stderr"] {
             let _ = sys.getattr(stream).and_then(|s| s.call_method0("flush"));
         }
-        // SAFETY: restoring the default action and signalling this process have no preconditions.
-        unsafe {
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::kill(libc::getpid(), libc::SIGINT);
-        }
     }
-    Ok(())
+    // SAFETY: restoring the default action and signalling this process have no preconditions.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::kill(libc::getpid(), libc::SIGINT);
+    }
 }
 
 /// Why refscope stopped measuring when another tool took the trace hook.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -115,3 +116,76 @@ def test_an_unknown_flag_points_to_the_commands_help_not_to_dash_dash():
     res = run([*REFSCOPE, "bench", "-q", "pass"])
     assert_user_error(res, "'-q'")
     assert res.stderr.rstrip("\n").splitlines()[-1] == "  hint: see `refscope bench --help`", res
+
+
+def _main_paths(tmp_path):
+    import zipapp
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text(
+        "import sys\ndef f():\n    return sum(range(100))\nprint(sys.argv[0], f(), __name__)\n", encoding="utf-8"
+    )
+    zipapp.create_archive(app, tmp_path / "app.pyz")
+    return ["app", "app.pyz"]
+
+
+@pytest.mark.parametrize("command", ["run", "profile", "explain"])
+def test_a_directory_or_zipapp_with_a_main_runs_as_python_runs_it(tmp_path, command):
+    for target in _main_paths(tmp_path):
+        plain = run_python([target], cwd=tmp_path)
+        assert plain.returncode == 0 and plain.stdout == f"{target} 4950 __main__\n", plain
+        out = tmp_path / f"{command}.json"
+        res = run([*REFSCOPE, command, "-q", "--json", out, target], cwd=tmp_path)
+        assert (res.returncode, res.stdout) == (0, plain.stdout), (target, res)
+        report = json.loads(out.read_text(encoding="utf-8"))
+        if command == "run":
+            [f] = report["files"]
+            assert f["display"] == f"{target}/__main__.py"
+            hits = {l["line"]: l["hits"] for l in f["lines"]}
+            assert hits[3] == 1 and hits[4] == 1, hits
+        elif command == "profile":
+            assert any(fn["name"] == "f" and fn["yours"] for fn in report["functions"]), report["functions"]
+
+
+def test_a_directory_without_a_main_is_refused_with_a_hint(tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = run([*REFSCOPE, "run", tmp_path / "empty"])
+    assert_user_error(res, "is a directory")
+    assert "__main__.py" in res.stderr.splitlines()[-1], res
+
+
+def test_a_script_that_can_be_read_once_runs_with_its_source_shown(tmp_path):
+    # A shell's `<(…)` gives /dev/fd/N, a pipe: refscope reads it once and keeps the text.
+    script = "import sys\nprint('from a pipe', sys.argv[1])\n"
+    code = (
+        "import os, subprocess, sys\n"
+        "r, w = os.pipe()\n"
+        "os.write(w, sys.argv[1].encode()); os.close(w)\n"
+        "p = subprocess.run([sys.executable, '-m', 'refscope', 'run', '-q', '--json', sys.argv[2], f'/dev/fd/{r}', 'x'],"
+        " pass_fds=[r], capture_output=True, text=True)\n"
+        "print(p.returncode, repr(p.stdout), repr(p.stderr))\n"
+    )
+    out = tmp_path / "r.json"
+    res = run_python(["-c", code, script, out])
+    assert res.stdout == "0 'from a pipe x\\n' ''\n", res
+    [f] = json.loads(out.read_text(encoding="utf-8"))["files"]
+    assert [l["source"] for l in f["lines"]] == ["import sys", "print('from a pipe', sys.argv[1])"], f
+
+
+def test_a_package_that_raises_on_import_shows_its_traceback_as_python_does(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise ValueError('boom in init')\n")
+    (pkg / "sub.py").write_text("print('sub')\n")
+    plain = run_python(["-m", "pkg.sub"], cwd=tmp_path)
+    res = run([*REFSCOPE, "run", "-q", "-m", "pkg.sub"], cwd=tmp_path)
+    assert res.returncode == plain.returncode == 1, res
+    assert "ValueError: boom in init" in res.stderr and "no module named" not in res.stderr, res
+
+
+def test_explain_ends_with_130_on_an_uncaught_keyboard_interrupt():
+    plain = run_python(["-c", "raise KeyboardInterrupt"])
+    res = run([*REFSCOPE, "explain", "-q", "-c", "x = 1\nraise KeyboardInterrupt"])
+    assert (plain.returncode, res.returncode) == (-2, 130), res  # killed by SIGINT, as the shell says it
+    assert res.stderr.rstrip().endswith("KeyboardInterrupt"), res

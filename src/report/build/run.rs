@@ -19,8 +19,9 @@ pub struct Run<'a> {
     pub end_ticks: u64,
     pub wall_ns: u64,
     pub cwd: &'a Path,
-    /// The `-c` code, which has no file to read the source from.
-    pub code: Option<&'a str>,
+    /// A program's text with no file to read it from (`-c` code, a script read from a FIFO):
+    /// (the name it ran under, relative to `cwd`; the text).
+    pub held: Option<(&'a str, &'a str)>,
     /// Heap and RSS sampled by the launcher.
     pub timeline: &'a [Sample],
     /// The program's child processes that were measured.
@@ -147,8 +148,8 @@ fn files(cap: &Capture, run: &Run, ix: &Index) -> (Vec<FileReport>, u64) {
         .into_iter()
         .map(|(id, mut ls)| {
             let path = ix.files.get(&id).cloned().unwrap_or_default();
-            let text = match run.code {
-                Some(code) if path == "<string>" => Some(code.to_string()),
+            let text = match run.held {
+                Some((name, text)) if path == name || Path::new(&path) == run.cwd.join(name) => Some(text.to_string()),
                 _ => std::fs::read(&path)
                     .ok()
                     .map(|b| String::from_utf8_lossy(&b).into_owned()),
@@ -547,7 +548,7 @@ mod tests {
             end_ticks: 4100,
             wall_ns: 9,
             cwd: Path::new("/w"),
-            code: None,
+            held: None,
             timeline: &[],
             children: &[],
         }
