@@ -45,6 +45,12 @@ pub enum Error {
     BenchStatement { label: String, stmt: String, error: String },
     #[error("the benchmark's worker process ended before its samples were taken ({0})")]
     BenchEnded(String),
+    #[error(
+        "no sample finished within the time budget ({0} s): one run of the statements takes longer, or never ends"
+    )]
+    BenchNoSample(f64),
+    #[error("interrupted")]
+    Interrupted,
     #[error("the setup raised {0}")]
     BenchSetup(String),
     #[error("{what} has a syntax error:\n{detail}")]
@@ -86,6 +92,9 @@ impl Error {
             Error::BenchStatement { .. } | Error::BenchSetup(_) => {
                 "names a statement uses must be defined by --setup (-s), which runs once per sample".into()
             }
+            Error::BenchNoSample(_) => {
+                "give it more time with --time-budget SECONDS, or time a single run with --number 1 --repeat 3".into()
+            }
             Error::BenchEnded(_) => {
                 "a statement or the setup ended the process (os._exit, a crash, a signal); time what it does before that".into()
             }
@@ -112,6 +121,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Internal(_) => 2,
+            Error::Interrupted => 130,
             _ => 1,
         }
     }
@@ -126,6 +136,7 @@ impl From<Error> for pyo3::PyErr {
         };
         match e {
             Error::Internal(_) => pyo3::exceptions::PyRuntimeError::new_err(text),
+            Error::Interrupted => pyo3::exceptions::PyKeyboardInterrupt::new_err(text),
             _ => pyo3::exceptions::PyValueError::new_err(text),
         }
     }

@@ -4,9 +4,9 @@
 use crate::capture::{self, Reader};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
-use crate::handoff::Handoff;
 use crate::record::job::{Job, BOOTSTRAP, CHILD_ENV};
 use crate::record::{Capture, Child, Ended};
+use crate::spawn::{die_with_parent, Handoff, Signals};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -193,72 +193,6 @@ fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
 }
 
 /// A signal that asks refscope to stop (SIGTERM, SIGHUP), received while the worker ran.
-static STOP: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-extern "C" fn on_stop(sig: libc::c_int) {
-    STOP.store(sig, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// While the worker runs: Ctrl-C is the program's (the launcher ignores SIGINT; the terminal
-/// sends it to the whole group), and SIGTERM or SIGHUP sent to refscope is passed on to the
-/// program, which ends as it would under python, and the report is still written.
-struct Signals([(libc::c_int, libc::sigaction); 3]);
-
-impl Signals {
-    fn new() -> Signals {
-        STOP.store(0, std::sync::atomic::Ordering::Relaxed);
-        let set = |sig, handler: libc::sighandler_t| {
-            // SAFETY: a zeroed sigaction is a valid empty one; both pointers are to live locals;
-            // the handler only stores to an atomic.
-            unsafe {
-                let mut new: libc::sigaction = std::mem::zeroed();
-                new.sa_sigaction = handler;
-                let mut old: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(sig, &new, &mut old);
-                (sig, old)
-            }
-        };
-        let stop = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        Signals([
-            set(libc::SIGINT, libc::SIG_IGN),
-            set(libc::SIGTERM, stop),
-            set(libc::SIGHUP, stop),
-        ])
-    }
-
-    /// The stop signal received since the last call, if any.
-    fn take(&self) -> Option<libc::c_int> {
-        let s = STOP.swap(0, std::sync::atomic::Ordering::Relaxed);
-        (s != 0).then_some(s)
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for (sig, old) in &self.0 {
-            // SAFETY: puts back the action `new` read.
-            unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
-        }
-    }
-}
-
-/// The worker dies with the launcher, however the launcher ends.
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs in the forked child before exec and only makes system calls.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if libc::getppid() != parent {
-                // The launcher died before the request took effect.
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
-}
-
 /// Runs `job` (its capture and cwd are filled in here) in a worker on `python`.
 pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished, Error> {
     use std::os::unix::fs::OpenOptionsExt;

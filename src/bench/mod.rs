@@ -5,14 +5,16 @@
 pub mod worker;
 
 use crate::error::Error;
-use crate::handoff::Handoff;
 use crate::record::bench::{label, Job, Msg, Options, Samples, Stop};
+use crate::spawn::{die_with_parent, Handoff, Signals};
 use pyo3::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub const MIN_PROCESSES: u32 = 5;
 const MAX_PROCESSES: u32 = 500;
@@ -27,7 +29,15 @@ pub struct Progress {
     pub precision: Vec<f64>,
 }
 
-fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Error> {
+/// One worker process; it is killed at `deadline` or on a stop signal, and the samples it sent
+/// until then are kept: Some(why) says it was stopped.
+fn one_process(
+    python: &str,
+    job: &Job,
+    deadline: Option<Instant>,
+    signals: &Signals,
+    samples: &mut Samples,
+) -> Result<Option<Stop>, Error> {
     let (reader, writer) = std::io::pipe().map_err(|e| Error::Internal(format!("no pipe: {e}")))?;
     let wfd = writer.as_raw_fd();
     let mut cmd = Command::new(python);
@@ -47,9 +57,12 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
             } else if libc::dup2(wfd, worker::CHANNEL_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Its own group: the terminal's Ctrl-C reaches refscope, which stops the worker.
+            libc::setpgid(0, 0);
             Ok(())
         });
     }
+    die_with_parent(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::Internal(format!("cannot start `{python}`: {e}")))?;
@@ -57,18 +70,45 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
     drop(handoff);
     let mut failure = None;
     let mut got = 0;
-    for line in BufReader::new(reader).lines() {
-        let Ok(line) = line else { break };
-        if let Ok(msg) = serde_json::from_str::<Msg>(&line) {
-            got += matches!(msg, Msg::Sample { .. }) as u32;
-            if let Err(e) = samples.take(msg, &job.stmts) {
-                failure.get_or_insert(e);
+    let done = AtomicBool::new(false);
+    let stopped: Mutex<Option<Stop>> = Mutex::new(None);
+    let pid = child.id() as libc::pid_t;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                let why = if signals.take().is_some() {
+                    Some(Stop::Interrupted)
+                } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                    Some(Stop::Budget)
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    *stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                    // SAFETY: the worker is not reaped before this thread ends, so `pid` is its.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(msg) = serde_json::from_str::<Msg>(&line) {
+                got += matches!(msg, Msg::Sample { .. }) as u32;
+                if let Err(e) = samples.take(msg, &job.stmts) {
+                    failure.get_or_insert(e);
+                }
             }
         }
-    }
+        done.store(true, Ordering::Relaxed);
+    });
     let status = child
         .wait()
         .map_err(|e| Error::Internal(format!("lost a bench worker: {e}")))?;
+    if let Some(why) = stopped.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Ok(Some(why));
+    }
     if let Some(e) = failure {
         return Err(e);
     }
@@ -76,7 +116,13 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
     if !status.success() || got < (job.warmups + job.samples) * job.stmts.len() as u32 {
         return Err(Error::BenchEnded(status.to_string()));
     }
-    Ok(())
+    Ok(None)
+}
+
+/// A worker still running this long past the time budget is stopped (a statement that never
+/// ends, or one slower than the budget): the budget is a bound, with this much slack.
+fn hard_deadline(started: Instant, budget: f64) -> Instant {
+    started + Duration::from_secs_f64(budget * 1.2 + 0.5)
 }
 
 /// Runs rounds until the stop rule holds: `round` takes one round of samples (a fresh worker
@@ -84,7 +130,7 @@ fn one_process(python: &str, job: &Job, samples: &mut Samples) -> Result<(), Err
 /// the job it is given. One loop for the command line and the Python API.
 pub fn run(
     opts: &Options,
-    mut round: impl FnMut(&Job, &mut Samples) -> Result<(), Error>,
+    mut round: impl FnMut(&Job, Option<Instant>, &mut Samples) -> Result<Option<Stop>, Error>,
     mut progress: impl FnMut(&Progress),
 ) -> Result<Samples, Error> {
     let k = opts.stmts.len();
@@ -114,7 +160,9 @@ pub fn run(
         for s in samples.measured.iter_mut() {
             s.push(Vec::new());
         }
-        round(&job, &mut samples)?;
+        // `--repeat` asks for its samples however long they take.
+        let deadline = opts.repeat.is_none().then(|| hard_deadline(started, opts.budget));
+        let stopped = round(&job, deadline, &mut samples)?;
         samples.processes += 1;
         if job.loops.is_none() {
             job.loops = Some(samples.loops.clone());
@@ -129,6 +177,9 @@ pub fn run(
             processes: samples.processes,
             precision: precision.clone(),
         });
+        if let Some(why) = stopped {
+            break why;
+        }
         if let Some(r) = opts.repeat {
             if samples.processes * per_process >= r {
                 break Stop::Repeat;
@@ -142,6 +193,12 @@ pub fn run(
             break Stop::Budget;
         }
     };
+    if (0..k).all(|s| samples.flat(s).is_empty()) {
+        return Err(match stop {
+            Stop::Interrupted => Error::Interrupted,
+            _ => Error::BenchNoSample(opts.budget),
+        });
+    }
     if samples.loops.is_empty() {
         samples.loops = job.loops.unwrap_or_default();
     }
@@ -151,23 +208,24 @@ pub fn run(
 }
 
 /// One round in a fresh worker process of `python`.
-pub fn in_worker(python: &str) -> impl FnMut(&Job, &mut Samples) -> Result<(), Error> + '_ {
-    move |job, samples| one_process(python, job, samples)
+pub fn in_worker(python: &str) -> impl FnMut(&Job, Option<Instant>, &mut Samples) -> Result<Option<Stop>, Error> + '_ {
+    let signals = Signals::stopping();
+    move |job, deadline, samples| one_process(python, job, deadline, &signals, samples)
 }
 
 /// One round in this process, for callables (which cannot move to another process).
 pub fn in_this_process<'a, 'py>(
     py: Python<'py>,
     timers: &'a [Bound<'py, PyAny>],
-) -> impl FnMut(&Job, &mut Samples) -> Result<(), Error> + 'a {
-    move |job, samples| {
+) -> impl FnMut(&Job, Option<Instant>, &mut Samples) -> Result<Option<Stop>, Error> + 'a {
+    move |job, _deadline, samples| {
         let mut failure = None;
         worker::sample(py, timers, job, &mut |m| {
             if let Err(e) = samples.take(m, &job.stmts) {
                 failure.get_or_insert(e);
             }
         });
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(None), Err)
     }
 }
 

@@ -109,11 +109,11 @@ pub fn sample(py: Python<'_>, timers: &[Bound<'_, PyAny>], job: &Job, send: &mut
     }
 }
 
-/// Entry point of a bench worker process: `python -c BOOTSTRAP`, the job handed over (`handoff`).
+/// Entry point of a bench worker process: `python -c BOOTSTRAP`, the job handed over (`spawn`).
 #[pyfunction]
 pub fn _bench_worker(py: Python<'_>) -> PyResult<()> {
     use std::os::fd::FromRawFd;
-    let job: Job = crate::handoff::take(py)?;
+    let job: Job = crate::spawn::take(py)?;
     // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it,
     // and closing it on exec only changes its flags.
     let mut out = unsafe {

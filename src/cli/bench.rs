@@ -3,7 +3,7 @@
 use super::output::Output;
 use crate::bench;
 use crate::error::Error;
-use crate::record::bench::label;
+use crate::record::bench::{label, Stop};
 use crate::report::terminal::Unit;
 use crate::report::{build, Json, Render, Svg, Terminal};
 use clap::Args;
@@ -135,5 +135,6 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     if let Some(f) = plot_file {
         f.write(&Svg.render(&rep))?;
     }
-    Ok(0)
+    // As python ends on Ctrl-C, after the figures measured until then.
+    Ok(if rep.stop == Stop::Interrupted { 130 } else { 0 })
 }

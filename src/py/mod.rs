@@ -2,6 +2,8 @@
 //! worker processes (strings) or this process (callables) for `bench`.
 
 use crate::bench as engine;
+use crate::error::Error;
+use crate::record::bench::Stop;
 use crate::report::bench::BenchReport;
 use crate::report::{build, Json, Render, Svg, Terminal};
 use pyo3::prelude::*;
@@ -115,6 +117,10 @@ pub fn bench(
         engine::check(py, &opts)?;
         let python: String = py.import("sys")?.getattr("executable")?.extract()?;
         let samples = py.detach(|| engine::run(&opts, engine::in_worker(&python), |_| {}))?;
+        // Ctrl-C in the caller's process is the caller's KeyboardInterrupt, partial or not.
+        if samples.stop == Some(Stop::Interrupted) {
+            return Err(Error::Interrupted.into());
+        }
         return Ok(BenchResult {
             report: build::bench(&samples, &opts, &version, false),
         });

@@ -55,6 +55,8 @@ pub enum Stop {
     Budget,
     /// `--repeat` samples were taken.
     Repeat,
+    /// Ctrl-C, SIGTERM or SIGHUP stopped it: the samples are those taken until then.
+    Interrupted,
 }
 
 /// Every sample of a run: `measured[stmt][process]` in time order, `warmups[stmt]` one per process.

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The environment variable that names the descriptor a worker reads its `Job` from (`handoff`).
+/// The environment variable that names the descriptor a worker reads its `Job` from (`spawn`).
 pub const ENV: &str = "REFSCOPE_WORKER";
 
 /// The environment variable that carries a `ChildJob` to the program's Python children, where

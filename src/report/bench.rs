@@ -21,7 +21,7 @@ pub struct BenchReport {
     pub processes: u32,
     pub in_process: bool,
     pub wall_seconds: f64,
-    /// `precision`, `budget` or `repeat`: why sampling stopped.
+    /// `precision`, `budget`, `repeat` or `interrupted` (Ctrl-C or a stop signal): why sampling stopped.
     pub stop: Stop,
     /// The asked relative half-width of each interval (0.01 = ±1%).
     pub precision: f64,

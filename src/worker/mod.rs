@@ -43,7 +43,7 @@ static EXIT_CENSUS: GilCell<Option<usize>> = GilCell::new(None);
 
 #[pyfunction]
 pub fn _worker(py: Python<'_>) -> PyResult<()> {
-    let job: Job = crate::handoff::take(py)?;
+    let job: Job = crate::spawn::take(py)?;
     std::env::set_current_dir(&job.cwd)
         .map_err(|e| PyRuntimeError::new_err(format!("cannot enter {}: {e}", job.cwd)))?;
     let sys = py.import("sys")?;

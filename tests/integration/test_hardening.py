@@ -13,6 +13,24 @@ from conftest import process_gone, run, run_python, run_with_json
 REFSCOPE = [sys.executable, "-m", "refscope"]
 
 
+def no_bench_worker(within: float = 5.0) -> bool:
+    """True once no process of this user runs refscope's bench worker (waiting up to WITHIN s)."""
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        alive = []
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and b"_bench_worker" in (d / "cmdline").read_bytes():
+                    alive.append(d.name)
+            except OSError:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return not alive
+        time.sleep(0.05)
+
+
 def assert_user_error(res, *words):
     assert res.returncode == 1, res
     assert res.stderr.startswith("error: "), res
@@ -189,3 +207,57 @@ def test_explain_ends_with_130_on_an_uncaught_keyboard_interrupt():
     res = run([*REFSCOPE, "explain", "-q", "-c", "x = 1\nraise KeyboardInterrupt"])
     assert (plain.returncode, res.returncode) == (-2, 130), res  # killed by SIGINT, as the shell says it
     assert res.stderr.rstrip().endswith("KeyboardInterrupt"), res
+
+
+@pytest.mark.parametrize(
+    "stmt, budget",
+    [("while True: pass", 0.5), ("import time; time.sleep(2)", 0.5)],
+    ids=["never-ends", "slower-than-the-budget"],
+)
+def test_the_bench_time_budget_is_a_bound(stmt, budget):
+    import time
+
+    t0 = time.monotonic()
+    res = run([*REFSCOPE, "bench", "--time-budget", str(budget), stmt])
+    took = time.monotonic() - t0
+    assert_user_error(res, "no sample finished within the time budget")
+    assert "--time-budget" in res.stderr.splitlines()[-1], res
+    # Generous: startup and a loaded machine; before, the first never ended and the second took 10 s.
+    assert took < 2 * budget + 5, took
+    assert no_bench_worker(), "no bench worker is left running"
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_ends_bench_with_what_it_measured(sig):
+    import signal
+    import subprocess
+    import time
+
+    p = subprocess.Popen(
+        [*REFSCOPE, "bench", "--time-budget", "30", "--precision", "0.0001", "sum(range(100))"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    time.sleep(2.5)
+    p.send_signal(getattr(signal, sig))
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, (out, err)
+    assert "Traceback" not in err and "panicked" not in err, err
+    assert "STOPPED EARLY: interrupted" in out and "sum(range(100))" in out, out
+    assert no_bench_worker(), "no bench worker is left running"
+
+
+def test_ctrl_c_in_the_api_bench_is_the_callers_keyboard_interrupt():
+    code = (
+        "import os, signal, threading, refscope\n"
+        "threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+        "try:\n"
+        "    refscope.bench('sum(range(100))', time_budget=30, precision=0.0001)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('caught')\n"
+    )
+    res = run_python(["-c", code])
+    assert (res.returncode, res.stdout) == (0, "caught\n"), res
+    assert no_bench_worker()

@@ -30,6 +30,12 @@ fn bench(r: &BenchReport, unit: Option<Unit>, verbose: bool) -> String {
         r.timer,
         if r.gc { "on" } else { "off" }
     );
+    if r.stop == crate::record::bench::Stop::Interrupted {
+        let _ = writeln!(
+            o,
+            "{WARN}STOPPED EARLY{WARN:#}: interrupted; the figures are the samples taken until then"
+        );
+    }
     let _ = writeln!(
         o,
         "{BOLD}     {:>10} {:>22} {:>6} {:>9} {:>9} {:>5} {:>11}  statement{BOLD:#}",
