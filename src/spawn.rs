@@ -72,7 +72,7 @@ extern "C" fn on_stop(sig: libc::c_int) {
     STOP.store(sig, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// While the worker runs: Ctrl-C is the program's (the launcher ignores SIGINT; the terminal
+/// While a worker runs: Ctrl-C is the program's (the launcher ignores SIGINT; the terminal
 /// sends it to the whole group), and SIGTERM or SIGHUP sent to refscope is passed on to the
 /// program, which ends as it would under python, and the report is still written.
 pub struct Signals([(libc::c_int, libc::sigaction); 3]);
@@ -107,6 +107,11 @@ impl Signals {
             set(libc::SIGTERM, stop),
             set(libc::SIGHUP, stop),
         ])
+    }
+
+    /// Whether a stop signal came (and stays noted), for work in this process.
+    pub fn requested() -> bool {
+        STOP.load(std::sync::atomic::Ordering::Relaxed) != 0
     }
 
     /// The stop signal received since the last call, if any.

@@ -3,6 +3,7 @@
 use super::output::Output;
 use crate::error::Error;
 use crate::report::{Json, Render, Terminal};
+use crate::spawn::Signals;
 use clap::Args;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -59,19 +60,26 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
     builtins
         .getattr("exec")
         .and_then(|f| f.call1((setup_code, &ns)))
-        .map_err(|e| Error::Code {
-            what: "setup".into(),
-            detail: describe(py, &e),
+        .map_err(|e| {
+            interrupted_or(py, e, |e| Error::Code {
+                what: "setup".into(),
+                detail: describe(py, &e),
+            })
         })?;
     let value = builtins
         .getattr("eval")
         .and_then(|f| f.call1((expr_code, &ns)))
-        .map_err(|e| Error::Code {
-            what: "expression".into(),
-            detail: describe(py, &e),
+        .map_err(|e| {
+            interrupted_or(py, e, |e| Error::Code {
+                what: "expression".into(),
+                detail: describe(py, &e),
+            })
         })?;
-    let rep = crate::objects::measure(py, &value, &a.expr, a.include_shared, a.top, true)
-        .map_err(|e| Error::Internal(describe(py, &e)))?;
+    // Ctrl-C, SIGTERM and SIGHUP stop the walk (Python's own handler would wait for its end).
+    let signals = Signals::stopping();
+    let rep = crate::objects::measure(py, &value, &a.expr, a.include_shared, a.top, true, Signals::requested)
+        .map_err(|e| interrupted_or(py, e, |e| Error::Internal(describe(py, &e))))?;
+    drop(signals);
     drop(value);
     let mut out = anstream::stdout();
     let _ = out.write_all(Terminal::top(a.top).render(&rep).as_bytes());
@@ -79,4 +87,13 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
         f.write(&Json.render(&rep))?;
     }
     Ok(0)
+}
+
+/// Ctrl-C is an interruption, not an error of the user's code.
+fn interrupted_or(py: Python<'_>, e: PyErr, other: impl FnOnce(PyErr) -> Error) -> Error {
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        Error::Interrupted
+    } else {
+        other(e)
+    }
 }

@@ -75,7 +75,7 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             if key.starts_with("__") || unsafe { shared.contains(v.as_ptr()) } {
                 continue;
             }
-            let g = Graph::build(py, &v, false)?;
+            let g = Graph::build(py, &v, false, super::never)?;
             let kept = g.retained();
             for (n, _) in g.nodes.iter().zip(&kept).filter(|(_, k)| **k) {
                 if kept_once.insert(n.addr as usize) {

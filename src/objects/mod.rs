@@ -394,7 +394,7 @@ impl AddrIndex {
 impl Graph {
     /// Everything reachable from `root` (which is always included), stopping at shared objects
     /// unless `include_shared`.
-    pub fn build(py: Python<'_>, root: &Bound<'_, PyAny>, include_shared: bool) -> PyResult<Graph> {
+    pub fn build(py: Python<'_>, root: &Bound<'_, PyAny>, include_shared: bool, stop: Stop) -> PyResult<Graph> {
         let shared = Shared::new(py)?;
         let mut sizer = Sizer::new(py)?;
         let root = root.as_ptr();
@@ -413,6 +413,9 @@ impl Graph {
         let mut stack = vec![0u32];
         let mut scratch = Vec::new();
         while let Some(i) = stack.pop() {
+            if i % STOP_EVERY == 0 && stop() {
+                return Err(interrupted());
+            }
             scratch.clear();
             let parent = nodes[i as usize].addr;
             // A split dict (an instance `__dict__` sharing its class's keys) reaches its keys but
@@ -537,6 +540,7 @@ fn measure_deep(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
     include_shared: bool,
+    stop: Stop,
 ) -> PyResult<(u64, u64, u64, Vec<crate::record::size::TypeRow>)> {
     use crate::record::size::TypeRow;
     let shared = Shared::new(py)?;
@@ -588,7 +592,12 @@ fn measure_deep(
     let shallow = unsafe { sizer.python(py, root) };
     account(root, shallow);
     let mut first = true;
+    let mut walked = 0u32;
     while let Some(o) = stack.pop() {
+        walked = walked.wrapping_add(1);
+        if walked % STOP_EVERY == 0 && stop() {
+            return Err(interrupted());
+        }
         scratch.clear();
         // SAFETY: `o` is alive (see `account`).
         unsafe {
@@ -617,6 +626,21 @@ fn measure_deep(
 }
 
 /// Measures `obj` into a size report.
+/// Asked now and then during a walk: true stops it with KeyboardInterrupt (a signal handler of
+/// the caller's own set the flag; Python's handlers cannot run while raw pointers are held).
+pub type Stop = fn() -> bool;
+
+/// Never stops (the walk ends when it ends).
+pub fn never() -> bool {
+    false
+}
+
+const STOP_EVERY: u32 = 1 << 14;
+
+fn interrupted() -> PyErr {
+    pyo3::exceptions::PyKeyboardInterrupt::new_err("interrupted while measuring")
+}
+
 pub fn measure(
     py: Python<'_>,
     obj: &Bound<'_, PyAny>,
@@ -624,6 +648,7 @@ pub fn measure(
     include_shared: bool,
     top: usize,
     retained: bool,
+    stop: Stop,
 ) -> PyResult<crate::record::size::SizeReport> {
     use crate::record::size::{SizeReport, SCHEMA, SCHEMA_VERSION};
     let version = py
@@ -632,7 +657,7 @@ pub fn measure(
         .unwrap_or_default();
     let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
     if !retained {
-        let (shallow, deep, objects, mut by_type) = measure_deep(py, obj, include_shared)?;
+        let (shallow, deep, objects, mut by_type) = measure_deep(py, obj, include_shared, stop)?;
         by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
         return Ok(SizeReport {
             schema: SCHEMA.into(),
@@ -651,7 +676,7 @@ pub fn measure(
             largest: Vec::new(),
         });
     }
-    let g = Graph::build(py, obj, include_shared)?;
+    let g = Graph::build(py, obj, include_shared, stop)?;
     let kept = g.retained();
     let (by_type, deep, retained, retained_objects) = type_rows(py, &g, &kept);
     let largest = largest(py, &g, top);

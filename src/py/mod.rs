@@ -205,7 +205,7 @@ pub fn size(
     // reprlib bounds the work: repr() of a million-item list would cost more than measuring it.
     let what: String = py.import("reprlib")?.call_method1("repr", (&obj,))?.extract()?;
     Ok(SizeResult {
-        report: crate::objects::measure(py, &obj, &what, include_shared, top, retained)?,
+        report: crate::objects::measure(py, &obj, &what, include_shared, top, retained, crate::objects::never)?,
     })
 }
 

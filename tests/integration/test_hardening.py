@@ -261,3 +261,25 @@ def test_ctrl_c_in_the_api_bench_is_the_callers_keyboard_interrupt():
     res = run_python(["-c", code])
     assert (res.returncode, res.stdout) == (0, "caught\n"), res
     assert no_bench_worker()
+
+
+@pytest.mark.parametrize("delay", [0.5, 3.0], ids=["in-the-setup", "while-measuring"])
+def test_ctrl_c_stops_size_at_once(delay):
+    import signal
+    import subprocess
+    import time
+
+    p = subprocess.Popen(
+        [*REFSCOPE, "size", "-s", "xs = [[i] for i in range(3_000_000)]", "xs"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = p.communicate(timeout=60)
+    if p.returncode == 0:
+        pytest.skip("the machine measured it all before the signal came")
+    assert (p.returncode, err) == (130, "error: interrupted\n"), (out, err)
+    assert time.monotonic() - t0 < 5
