@@ -39,6 +39,8 @@ pub enum Error {
     ArgNotUtf8(String),
     #[error("no census was taken: the program never reached {at} ({how})")]
     NeverReached { at: String, how: String },
+    #[error("the {what} has a syntax error:\n{detail}")]
+    CodeSyntax { what: String, detail: String },
     #[error("the {what} failed:\n{detail}")]
     Code { what: String, detail: String },
     #[error("statement {label} (`{stmt}`) raised {error}")]
@@ -55,6 +57,8 @@ pub enum Error {
     BenchSetup(String),
     #[error("{what} has a syntax error:\n{detail}")]
     BenchSyntax { what: String, detail: String },
+    #[error("the current directory no longer exists")]
+    NoCwd,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -101,6 +105,7 @@ impl Error {
             Error::BenchSyntax { .. } => {
                 "quote each statement as one argument; use `;` or newlines between lines".into()
             }
+            Error::CodeSyntax { .. } => "quote it as one argument, e.g. `refscope size 'd[\"k\"]'`; python reports the same error for it".into(),
             Error::Code { .. } => "names the expression uses must be defined by --setup (-s)".into(),
             Error::NeverReached { .. } => "give a line that runs (not blank, not a comment, not only `else:`), or leave out --at for a census at exit".into(),
             Error::Usage(_) => match command {
@@ -113,6 +118,7 @@ impl Error {
                 "make one with `refscope run --json run.json SCRIPT`, then pass it to --lines-from".into()
             }
             Error::ArgNotUtf8(_) => "refscope passes the program's arguments as text; rename the file or give the value as UTF-8".into(),
+            Error::NoCwd => "change to a directory that exists (`cd ~`) and run again".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,
         })

@@ -207,7 +207,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         .map_err(|e| Error::Internal(format!("cannot create capture file {}: {e}", path.display())))?;
     file.set_len(capture::FILE_SIZE as u64)
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     // SAFETY: the launcher only reads the mapping; the worker writes it through its own.
     let live = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot map capture: {e}")))?;
     // SAFETY: the mapping is FILE_SIZE bytes, page aligned, and starts with the header.

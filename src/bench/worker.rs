@@ -114,6 +114,12 @@ pub fn sample(py: Python<'_>, timers: &[Bound<'_, PyAny>], job: &Job, send: &mut
 pub fn _bench_worker(py: Python<'_>) -> PyResult<()> {
     use std::os::fd::FromRawFd;
     let job: Job = crate::spawn::take(py)?;
+    // As `python -m timeit`: the setup imports modules of the current directory.
+    let sys = py.import("sys")?;
+    if !crate::cpython::safe_path(py) {
+        let cwd = py.import("os")?.call_method0("getcwd")?;
+        sys.getattr("path")?.call_method1("insert", (0, cwd))?;
+    }
     // SAFETY: the launcher opened this descriptor for us; nothing else in the process uses it,
     // and closing it on exec only changes its flags.
     let mut out = unsafe {

@@ -56,7 +56,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Result<i32, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     if !(args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT) {
         return Err(Error::BadTimeout(args.timeout));
     }

@@ -85,7 +85,7 @@ pub struct ProfileArgs {
 }
 
 pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Result<i32, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     if args.flamegraph_by == By::Alloc && !args.memory {
         return Err(Error::AllocNeedsMemory);
     }

@@ -251,7 +251,7 @@ pub fn run(py: Python<'_>, args: RunArgs, program_args: Vec<String>) -> Result<i
 }
 
 fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Option<HeapPlan>) -> Result<i32, Error> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Internal(format!("no current directory: {e}")))?;
+    let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     let (target, program, argv) = target(py, &args, program_args)?;
     // Checked before the run, so a bad path costs nothing.
     let script: Vec<&Path> = target.path().map(Path::new).into_iter().collect();

@@ -50,7 +50,7 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
         builtins
             .getattr("compile")
             .and_then(|c| c.call1((src, format!("<{what}>"), mode)))
-            .map_err(|e| Error::Code {
+            .map_err(|e| Error::CodeSyntax {
                 what: what.into(),
                 detail: describe(py, &e),
             })

@@ -338,3 +338,11 @@ impl CodeMark {
         ok
     }
 }
+
+/// `-P` or PYTHONSAFEPATH (3.11+): python puts neither the script's nor the current directory
+/// on `sys.path`.
+pub fn safe_path(py: Python<'_>) -> bool {
+    py.import("sys")
+        .and_then(|s| s.getattr("flags")?.getattr("safe_path")?.extract::<bool>())
+        .unwrap_or(false)
+}

@@ -27,6 +27,8 @@ pub struct Node {
 pub struct Graph {
     pub nodes: Vec<Node>,
     edges: Vec<u32>,
+    /// Objects whose `__sizeof__` raised, counted as 0 B.
+    pub unsized_objects: u64,
 }
 
 /// Type objects whose instances are shared program structure or singletons, not data.
@@ -203,6 +205,8 @@ pub struct Sizer {
     ascii_base: u64,
     kinds: FxHashMap<usize, (Kind, u64)>,
     last: (usize, Kind, u64),
+    /// Objects whose `__sizeof__` raised (`sys.getsizeof` raises too): counted as 0 B.
+    pub failed: std::cell::Cell<u64>,
 }
 
 /// The C function behind `tp.__sizeof__`, when it is a plain METH_NOARGS method descriptor.
@@ -243,6 +247,7 @@ impl Sizer {
             ascii_base: py.import("sys")?.getattr("getsizeof")?.call1(("",))?.extract::<u64>()? - 1,
             kinds: FxHashMap::default(),
             last: (0, Kind::Py, 0),
+            failed: std::cell::Cell::new(0),
         })
     }
 
@@ -348,6 +353,7 @@ impl Sizer {
             let r = ffi::PyObject_CallOneArg(self.getsizeof.as_ptr(), o);
             if r.is_null() {
                 ffi::PyErr_Clear();
+                self.failed.set(self.failed.get() + 1);
                 return 0;
             }
             let n = ffi::PyLong_AsSsize_t(r);
@@ -459,7 +465,11 @@ impl Graph {
             }
             nodes[i as usize].edges = (start, edges.len() as u32);
         }
-        Ok(Graph { nodes, edges })
+        Ok(Graph {
+            nodes,
+            edges,
+            unsized_objects: sizer.failed.get(),
+        })
     }
 
     pub fn children(&self, i: u32) -> &[u32] {
@@ -541,7 +551,7 @@ fn measure_deep(
     obj: &Bound<'_, PyAny>,
     include_shared: bool,
     stop: Stop,
-) -> PyResult<(u64, u64, u64, Vec<crate::record::size::TypeRow>)> {
+) -> PyResult<(u64, u64, u64, Vec<crate::record::size::TypeRow>, u64)> {
     use crate::record::size::TypeRow;
     let shared = Shared::new(py)?;
     let mut sizer = Sizer::new(py)?;
@@ -622,7 +632,7 @@ fn measure_deep(
             }
         }
     }
-    Ok((shallow, deep, objects, rows))
+    Ok((shallow, deep, objects, rows, sizer.failed.get()))
 }
 
 /// Measures `obj` into a size report.
@@ -657,7 +667,7 @@ pub fn measure(
         .unwrap_or_default();
     let type_name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
     if !retained {
-        let (shallow, deep, objects, mut by_type) = measure_deep(py, obj, include_shared, stop)?;
+        let (shallow, deep, objects, mut by_type, unsized_objects) = measure_deep(py, obj, include_shared, stop)?;
         by_type.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
         return Ok(SizeReport {
             schema: SCHEMA.into(),
@@ -674,6 +684,7 @@ pub fn measure(
             include_shared,
             by_type,
             largest: Vec::new(),
+            unsized_objects,
         });
     }
     let g = Graph::build(py, obj, include_shared, stop)?;
@@ -695,6 +706,7 @@ pub fn measure(
         include_shared,
         by_type,
         largest,
+        unsized_objects: g.unsized_objects,
     })
 }
 

@@ -162,6 +162,11 @@ impl SizeResult {
     fn retained_objects(&self) -> Option<u64> {
         self.report.retained_objects
     }
+    /// Objects whose `__sizeof__` raised: counted as 0 B.
+    #[getter]
+    fn unsized_objects(&self) -> u64 {
+        self.report.unsized_objects
+    }
     /// {type name: (count, deep bytes, retained bytes)}
     #[getter]
     fn by_type(&self) -> std::collections::BTreeMap<String, (u64, u64, u64)> {

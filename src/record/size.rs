@@ -28,6 +28,10 @@ pub struct SizeReport {
     pub by_type: Vec<TypeRow>,
     /// The largest single objects inside it, with where they hang.
     pub largest: Vec<Part>,
+    /// Objects whose `__sizeof__` raised (as `sys.getsizeof` would): counted as 0 B, so the
+    /// figures are that much short.
+    #[serde(default)]
+    pub unsized_objects: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

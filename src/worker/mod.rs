@@ -297,7 +297,9 @@ fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyRes
     let mut argv = vec![argv0];
     argv.extend(job.args.iter().cloned());
     sys.setattr("argv", argv)?;
-    sys.getattr("path")?.cast_into::<PyList>()?.insert(0, path0)?;
+    if !cpython::safe_path(py) {
+        sys.getattr("path")?.cast_into::<PyList>()?.insert(0, path0)?;
+    }
     roots.push(PathBuf::from(root));
     Ok(roots)
 }

@@ -283,3 +283,51 @@ def test_ctrl_c_stops_size_at_once(delay):
         pytest.skip("the machine measured it all before the signal came")
     assert (p.returncode, err) == (130, "error: interrupted\n"), (out, err)
     assert time.monotonic() - t0 < 5
+
+
+def test_a_deleted_current_directory_is_a_clear_error(tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = (
+        "import os, subprocess, sys\n"
+        "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+        "p = subprocess.run([sys.executable, '-m', 'refscope', 'run', '-c', 'pass'], capture_output=True, text=True)\n"
+        "print(p.returncode); print(p.stderr, end='')\n"
+    )
+    res = run_python(["-c", code, gone], cwd=tmp_path)
+    lines = res.stdout.splitlines()
+    assert lines[0] == "1" and lines[1] == "error: the current directory no longer exists", res
+    assert lines[2].startswith("  hint: ") and "bug" not in res.stdout, res
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="PYTHONSAFEPATH is 3.11+")
+def test_pythonsafepath_keeps_the_script_directory_off_sys_path(tmp_path):
+    (tmp_path / "localmod.py").write_text("X = 1\n")
+    (tmp_path / "main.py").write_text("import sys\nprint(sys.path[0] == sys.argv[1])\n")
+    env = {"PYTHONSAFEPATH": "1"}
+    plain = run_python([tmp_path / "main.py", str(tmp_path)], cwd=tmp_path.parent, env=env)
+    res = run([*REFSCOPE, "run", "-q", tmp_path / "main.py", str(tmp_path)], cwd=tmp_path.parent, env=env)
+    assert (res.returncode, res.stdout) == (plain.returncode, plain.stdout) == (0, "False\n"), res
+    without = run([*REFSCOPE, "run", "-q", tmp_path / "main.py", str(tmp_path)], cwd=tmp_path.parent)
+    assert without.stdout == "True\n", without
+
+
+def test_bench_setup_imports_from_the_current_directory_as_timeit_does(tmp_path):
+    (tmp_path / "localmod.py").write_text("X = 1\n")
+    assert run_python(["-m", "timeit", "-s", "import localmod", "localmod.X"], cwd=tmp_path).returncode == 0
+    res = run([*REFSCOPE, "bench", "--time-budget", "0.3", "-s", "import localmod", "localmod.X"], cwd=tmp_path)
+    assert res.returncode == 0 and "localmod.X" in res.stdout, res
+
+
+def test_size_says_which_objects_it_could_not_measure():
+    setup = "class A:\n    def __sizeof__(self):\n        raise ValueError('no')\nxs = [A(), A(), 1.5]"
+    res = run([*REFSCOPE, "size", "-s", setup, "xs"], env={"NO_COLOR": "1"})
+    assert res.returncode == 0, res
+    assert "NOT MEASURED: 2 object(s) whose __sizeof__ raised" in res.stdout, res.stdout
+
+
+def test_a_size_expression_with_a_syntax_error_gets_a_syntax_hint():
+    res = run([*REFSCOPE, "size", "1 +"])
+    assert_user_error(res, "syntax error", "SyntaxError")
+    hint = res.stderr.rstrip("\n").splitlines()[-1]
+    assert hint.startswith("  hint: ") and "--setup" not in hint, res

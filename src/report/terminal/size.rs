@@ -80,5 +80,12 @@ fn size(r: &SizeReport, top: usize) -> String {
     if !r.include_shared {
         let _ = writeln!(o, "{DIM}Classes, modules, functions and shared singletons are not counted (--include-shared counts them).{DIM:#}");
     }
+    if r.unsized_objects > 0 {
+        let _ = writeln!(
+            o,
+            "{WARN}NOT MEASURED{WARN:#}: {} object(s) whose __sizeof__ raised (sys.getsizeof raises too) are counted as 0 B; the figures are short by their size.",
+            r.unsized_objects
+        );
+    }
     o
 }
