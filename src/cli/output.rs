@@ -1,7 +1,8 @@
 //! Report files the user asked for. Each is written whole to a temporary file beside it and
 //! renamed into place at the end, so a run that fails leaves an existing file as it was, and a
 //! path that names the program (or another output of the same run) is refused before anything
-//! runs.
+//! runs. A symlink is followed (its target is replaced, not the link); a path that is not a
+//! regular file (`/dev/null`, `/dev/stdout`, a FIFO) is written in place, never replaced.
 
 use crate::error::Error;
 use std::io::Write;
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 pub struct Output {
     path: PathBuf,
-    tmp: tempfile::NamedTempFile,
+    /// None: written in place (a device or FIFO).
+    tmp: Option<tempfile::NamedTempFile>,
 }
 
 /// (device, inode) of an existing file.
@@ -32,9 +34,23 @@ impl Output {
         if others.iter().any(|o| same(path, o)) {
             return Err(Error::OutputTwice(path.into()));
         }
-        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        let meta = std::fs::metadata(path).ok();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
             return Err(Error::Unwritable(path.into(), "it is a directory".into()));
         }
+        if meta.as_ref().is_some_and(|m| !m.is_file()) {
+            return Ok(Output {
+                path: path.into(),
+                tmp: None,
+            });
+        }
+        // The link's target is the file to replace.
+        let target = if meta.is_some() && path.is_symlink() {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.into())
+        } else {
+            path.into()
+        };
+        let path = target.as_path();
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -48,7 +64,10 @@ impl Output {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::Unwritable(path.into(), e.to_string()))?;
-        Ok(Output { path: path.into(), tmp })
+        Ok(Output {
+            path: path.into(),
+            tmp: Some(tmp),
+        })
     }
 
     /// Writes `text` and puts the file in place (with the mode an ordinary new file gets, or the
@@ -58,19 +77,25 @@ impl Output {
     }
 
     /// As `write`, for a binary file.
-    pub fn write_bytes(mut self, bytes: &[u8]) -> Result<(), Error> {
+    pub fn write_bytes(self, bytes: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::PermissionsExt;
         let unwritable = |e: std::io::Error| Error::Unwritable(self.path.clone(), e.to_string());
-        self.tmp.write_all(bytes).map_err(unwritable)?;
-        self.tmp.flush().map_err(unwritable)?;
+        let Some(mut tmp) = self.tmp else {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .map_err(unwritable)?;
+            return f.write_all(bytes).and_then(|_| f.flush()).map_err(unwritable);
+        };
+        tmp.write_all(bytes).map_err(unwritable)?;
+        tmp.flush().map_err(unwritable)?;
         let mode = match std::fs::metadata(&self.path) {
             Ok(m) => m.permissions().mode() & 0o7777,
             Err(_) => 0o666 & !umask(),
         };
-        let _ = std::fs::set_permissions(self.tmp.path(), std::fs::Permissions::from_mode(mode));
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode));
         let path = self.path.clone();
-        self.tmp
-            .persist(&path)
+        tmp.persist(&path)
             .map(drop)
             .map_err(|e| Error::Unwritable(path, e.error.to_string()))
     }

@@ -5,6 +5,7 @@ fails, and a closed stderr or stdout never sends the terminal report into a repo
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -77,3 +78,32 @@ def test_with_stdout_closed_size_json_stays_valid(tmp_path):
                        timeout=60, preexec_fn=lambda: __import__("os").close(1))
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["schema"] == "refscope.size"
+
+
+def test_a_symlinked_report_replaces_the_target_and_keeps_the_link(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    res = run([*REFSCOPE, "run", "-q", "--json", link, "-c", "pass"], cwd=tmp_path)
+    assert res.returncode == 0, res
+    assert link.is_symlink() and json.loads(real.read_text())["schema"] == "refscope.run"
+
+
+def test_a_fifo_or_stdout_as_the_report_is_written_in_place_not_replaced(tmp_path):
+    import stat
+    import threading
+
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    res = run([*REFSCOPE, "run", "-q", "--json", fifo, "-c", "pass"], cwd=tmp_path)
+    reader.join(30)
+    assert res.returncode == 0, res
+    assert stat.S_ISFIFO(fifo.stat().st_mode), "the FIFO is still a FIFO"
+    assert json.loads(got[0])["schema"] == "refscope.run"
+    out = run([*REFSCOPE, "run", "-q", "--json", "/dev/stdout", "-c", "print('program')"], cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.startswith("program\n{"), out
+    assert json.loads(out.stdout.split("\n", 1)[1])["schema"] == "refscope.run"
