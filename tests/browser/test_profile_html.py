@@ -87,7 +87,8 @@ def test_the_flame_chart_draws_calls_in_order_and_a_click_zooms_to_one(tmp_path,
 def test_a_function_shows_its_source_with_the_run_reports_lines(tmp_path, page):
     run_json, out = tmp_path / "run.json", tmp_path / "p.html"
     assert run([sys.executable, "-m", "refscope", "run", "-q", "--json", run_json, SCRIPT], cwd=REPO).returncode == 0
-    res = run([sys.executable, "-m", "refscope", "profile", "-q", "--html", out, "--lines-from", run_json, SCRIPT], cwd=REPO)
+    argv = ["profile", "-q", "--html", out, "--lines-from", run_json, SCRIPT]
+    res = run([sys.executable, "-m", "refscope", *argv], cwd=REPO)
     assert res.returncode == 0, res
     page.goto(out.as_uri())
     page.click('#functions tbody tr:has(td.name:text-matches("^fib "))')

@@ -53,7 +53,10 @@ def targets(command: str) -> list[list[str]]:
         return [["pass"], ["x = 1", "y = 2"], ["1 +"], ["undefined_name"], ["-s", "xs = [1]", "len(xs)"]]
     if command == "size":
         return [["[1, 2]"], ["1 +"], ["undefined_name"], ["-s", "d = {1: [2]}", "d"]]
-    return [["prog.py"], ["prog.py", "arg", "-q"], ["bad.py"], ["-c", "print(1)"], ["-c", "1 +"], ["-m", "json.tool", "--help"], []]
+    return [
+        ["prog.py"], ["prog.py", "arg", "-q"], ["bad.py"], ["-c", "print(1)"], ["-c", "1 +"],
+        ["-m", "json.tool", "--help"], [],
+    ]
 
 
 def draw(rng: random.Random, command: str, options, pool) -> list[str]:

@@ -180,7 +180,8 @@ def test_a_script_that_can_be_read_once_runs_with_its_source_shown(tmp_path):
         "import os, subprocess, sys\n"
         "r, w = os.pipe()\n"
         "os.write(w, sys.argv[1].encode()); os.close(w)\n"
-        "p = subprocess.run([sys.executable, '-m', 'refscope', 'run', '-q', '--json', sys.argv[2], f'/dev/fd/{r}', 'x'],"
+        "argv = ['run', '-q', '--json', sys.argv[2], f'/dev/fd/{r}', 'x']\n"
+        "p = subprocess.run([sys.executable, '-m', 'refscope', *argv],"
         " pass_fds=[r], capture_output=True, text=True)\n"
         "print(p.returncode, repr(p.stdout), repr(p.stderr))\n"
     )

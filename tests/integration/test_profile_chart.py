@@ -41,7 +41,8 @@ def callers_contain(report: dict) -> list:
         if nodes[parent]["function"] is None:
             continue
         # Each end is rounded to ns on its own.
-        if not any(p["start_ns"] <= s["start_ns"] + 1 and s["end_ns"] <= p["end_ns"] + 1 for p in by_node.get(parent, [])):
+        around = by_node.get(parent, [])
+        if not any(p["start_ns"] <= s["start_ns"] + 1 and s["end_ns"] <= p["end_ns"] + 1 for p in around):
             bad.append(s)
     return bad
 
@@ -128,11 +129,13 @@ def test_lines_from_without_a_run_report_is_refused_before_the_program_runs(tmp_
     html = tmp_path / "p.html"
     not_run = tmp_path / "profile.json"
     not_run.write_text(json.dumps({"schema": "refscope.profile", "schema_version": 1}))
-    for given, says, hint in [(not_run, "refscope.profile", True), (tmp_path / "missing.json", "cannot be read", False)]:
+    cases = [(not_run, "refscope.profile", True), (tmp_path / "missing.json", "cannot be read", False)]
+    for given, says, hint in cases:
         res = run([*REFSCOPE, "profile", "--html", html, "--lines-from", given, "profile_exit.py"])
         assert res.returncode == 1, res
         assert res.stdout == "", "the program never ran"
         lines = res.stderr.rstrip("\n").splitlines()
         assert lines[0].startswith("error: ") and says in lines[0], res
-        assert len(lines) == 1 + hint and (not hint or (lines[1].startswith("  hint: ") and "refscope run --json" in lines[1])), res
+        assert len(lines) == 1 + hint, res
+        assert not hint or (lines[1].startswith("  hint: ") and "refscope run --json" in lines[1]), res
         assert not html.exists()
