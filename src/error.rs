@@ -57,6 +57,10 @@ pub enum Error {
     BenchSetup(String),
     #[error("{what} has a syntax error:\n{detail}")]
     BenchSyntax { what: String, detail: String },
+    #[error("no room for refscope's capture file: /dev/shm and {tmp} each have less than {need_mib} MiB free")]
+    NoRoom { need_mib: u64, tmp: String },
+    #[error("the memory limit leaves no room for refscope's capture ({0} MiB of address space beside the program's)")]
+    MemoryLimit(u64),
     #[error("the current directory no longer exists")]
     NoCwd,
     #[error("internal error: {0}")]
@@ -118,6 +122,8 @@ impl Error {
                 "make one with `refscope run --json run.json SCRIPT`, then pass it to --lines-from".into()
             }
             Error::ArgNotUtf8(_) => "refscope passes the program's arguments as text; rename the file or give the value as UTF-8".into(),
+            Error::NoRoom { .. } => "free some space there, or point TMPDIR at a directory with room".into(),
+            Error::MemoryLimit(_) => "raise the limit (`ulimit -v`) by that much, or run without one".into(),
             Error::NoCwd => "change to a directory that exists (`cd ~`) and run again".into(),
             Error::Internal(_) => "this is a bug in refscope; please report it with the command you ran".into(),
             _ => return None,

@@ -34,8 +34,7 @@ impl RunDir {
         use std::os::unix::fs::DirBuilderExt;
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let base = PathBuf::from("/dev/shm");
-        let base = if base.is_dir() { base } else { std::env::temp_dir() };
+        let base = capture_base()?;
         sweep(&base);
         loop {
             let dir = base.join(format!(
@@ -55,6 +54,33 @@ impl RunDir {
             }
         }
     }
+}
+
+/// Where captures go: /dev/shm (memory) when it has room for a whole one, else the temporary
+/// directory. A capture is sparse, but a write past a full tmpfs kills the worker with SIGBUS.
+fn capture_base() -> Result<PathBuf, Error> {
+    let free = |p: &std::path::Path| -> u64 {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+            return 0;
+        };
+        // SAFETY: a zeroed statvfs is a valid out-parameter; `c` is a NUL-terminated path.
+        unsafe {
+            let mut s: libc::statvfs = std::mem::zeroed();
+            if libc::statvfs(c.as_ptr(), &mut s) != 0 {
+                return 0;
+            }
+            s.f_bavail as u64 * s.f_frsize as u64
+        }
+    };
+    let need = capture::FILE_SIZE as u64;
+    let tmp = std::env::temp_dir();
+    [PathBuf::from("/dev/shm"), tmp.clone()]
+        .into_iter()
+        .find(|b| b.is_dir() && free(b) >= need)
+        .ok_or(Error::NoRoom {
+            need_mib: need >> 20,
+            tmp: tmp.display().to_string(),
+        })
 }
 
 impl Drop for RunDir {
@@ -209,7 +235,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
     let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     // SAFETY: the launcher only reads the mapping; the worker writes it through its own.
-    let live = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot map capture: {e}")))?;
+    let live = unsafe { memmap2::Mmap::map(&file) }.map_err(map_error)?;
     // SAFETY: the mapping is FILE_SIZE bytes, page aligned, and starts with the header.
     let header = unsafe { &*(live.as_ptr() as *const capture::Header) };
     job.capture = path.display().to_string();
@@ -271,9 +297,8 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         Calibration::measure(kind)
     };
 
-    // SAFETY: the worker has exited; nothing else maps this private file.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Internal(format!("cannot read capture: {e}")))?;
-    let capture = Reader::parse(&map);
+    // The worker has exited: what it wrote is in the mapping the launcher already holds.
+    let capture = Reader::parse(&live);
     drop(live);
     let children = if job.subprocesses {
         children(&dir.0, matches!(ended, Ended::TimedOut(_)))
@@ -290,4 +315,13 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         end_ticks: b.0,
         wall_ns,
     })
+}
+
+/// A mapping refused for lack of address space is the memory limit's doing (`ulimit -v`).
+fn map_error(e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ENOMEM) {
+        Error::MemoryLimit(capture::FILE_SIZE as u64 >> 20)
+    } else {
+        Error::Internal(format!("cannot map capture: {e}"))
+    }
 }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import process_gone, run, run_python, run_with_json
+from conftest import environment, process_gone, run, run_python, run_with_json
 
 REFSCOPE = [sys.executable, "-m", "refscope"]
 
@@ -332,3 +332,59 @@ def test_a_size_expression_with_a_syntax_error_gets_a_syntax_hint():
     assert_user_error(res, "syntax error", "SyntaxError")
     hint = res.stderr.rstrip("\n").splitlines()[-1]
     assert hint.startswith("  hint: ") and "--setup" not in hint, res
+
+
+def _limited(mib):
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (mib << 20, mib << 20))
+
+    return limit
+
+
+@pytest.mark.parametrize("mib", [120, 180])
+def test_a_memory_limit_too_small_for_the_capture_is_a_clear_error_before_the_program_runs(mib):
+    import subprocess
+
+    p = subprocess.run(
+        [*REFSCOPE, "run", "-c", "print('ran')"], capture_output=True, text=True, preexec_fn=_limited(mib)
+    )
+    if "MemoryError" in p.stderr and "refscope" not in p.stderr.split("MemoryError")[0][-200:]:
+        pytest.skip("the interpreter itself does not start under this limit here")
+    assert (p.returncode, p.stdout) == (1, ""), p
+    assert p.stderr.startswith("error: the memory limit leaves no room"), p
+    assert "ulimit -v" in p.stderr.splitlines()[-1], p
+
+
+def test_under_a_memory_limit_that_fits_every_measurement_is_kept(tmp_path):
+    import subprocess
+
+    out = tmp_path / "r.json"
+    code = "xs = [str(i) for i in range(1000)]\nprint('ran', len(xs))"
+    p = subprocess.run(
+        [*REFSCOPE, "run", "-q", "--json", out, "-c", code], capture_output=True, text=True, preexec_fn=_limited(260)
+    )
+    assert (p.returncode, p.stdout) == (0, "ran 1000\n"), p
+    [f] = json.loads(out.read_text())["files"]
+    hits = {l["line"]: l["hits"] for l in f["lines"]}
+    assert set(hits) == {1, 2} and hits[2] == 1, hits
+
+
+def test_a_full_dev_shm_moves_the_capture_to_the_temporary_directory(tmp_path):
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1) for a mount namespace of the test's own")
+    out = tmp_path / "r.json"
+    # 150,000 lines take 150,000 counter slots (10 MiB of capture): more than that /dev/shm holds.
+    prog = tmp_path / "long.py"
+    prog.write_text("x = 0\n" + "x += 1\n" * 150_000 + "print('ran', x)\n")
+    script = "mount -t tmpfs -o size=8m tmpfs /dev/shm && " f"{sys.executable} -m refscope run -q --json {out} {prog}"
+    p = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=environment())
+    if "mount" in p.stderr and p.returncode != 0 and not out.exists():
+        pytest.skip(f"no mount namespace here: {p.stderr.strip()}")
+    assert (p.returncode, p.stdout) == (0, "ran 150000\n"), p
+    report = json.loads(out.read_text())
+    assert report["outcome"]["status"] == "exited" and report["line_events"] == 150_002
