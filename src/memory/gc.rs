@@ -185,6 +185,26 @@ pub fn flush(out: &mut Writer) {
     }
 }
 
+/// Says so in the capture when the program took refscope's callback out of `gc.callbacks`
+/// (`gc.callbacks.clear()`): collections after that were not counted.
+pub fn check_watched(py: Python<'_>, out: &mut Writer) {
+    // SAFETY: the caller holds the GIL and runs refscope's own work, paused; the borrow ends here.
+    let Some(g) = (unsafe { GC.get() }).as_ref() else {
+        return;
+    };
+    let watched = py
+        .import("gc")
+        .and_then(|gc| gc.getattr("callbacks"))
+        .and_then(|cbs| cbs.contains(g.callback.bind(py)))
+        .unwrap_or(true);
+    if !watched {
+        out.log(&Record::Lost {
+            slot: crate::record::NO_SLOT,
+            reason: "the program took refscope's entry out of gc.callbacks, so garbage collections after that were not counted".into(),
+        });
+    }
+}
+
 /// In a forked child: runs of the parent still buffered are not the child's.
 pub fn forked() {
     // SAFETY: the fork handler holds the GIL and runs no Python code while this borrow lives.

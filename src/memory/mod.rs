@@ -371,6 +371,7 @@ pub fn finish(py: Python<'_>, out: &mut Writer) {
     }
     let _p = Pause::new();
     gc::flush(out);
+    gc::check_watched(py, out);
     let rows = survivors();
     out.log(&Record::Survivors { rows });
     if let Some(m) = state() {

@@ -297,6 +297,17 @@ fn prepare_main(py: Python<'_>, job: &Job, globals: &Bound<'_, PyDict>) -> PyRes
     let mut argv = vec![argv0];
     argv.extend(job.args.iter().cloned());
     sys.setattr("argv", argv)?;
+    // 3.10+: the command line as python would have been given it, not the worker's.
+    if let Ok(orig) = sys.getattr("orig_argv").and_then(|o| o.extract::<Vec<String>>()) {
+        let mut line: Vec<String> = orig.into_iter().take(1).collect();
+        match &job.target {
+            Target::Script { path, .. } | Target::MainPath { path } => line.push(path.clone()),
+            Target::Module { name } => line.extend(["-m".to_string(), name.clone()]),
+            Target::Code { code } => line.extend(["-c".to_string(), code.clone()]),
+        }
+        line.extend(job.args.iter().cloned());
+        sys.setattr("orig_argv", line)?;
+    }
     if !cpython::safe_path(py) {
         sys.getattr("path")?.cast_into::<PyList>()?.insert(0, path0)?;
     }

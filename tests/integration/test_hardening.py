@@ -388,3 +388,19 @@ def test_a_full_dev_shm_moves_the_capture_to_the_temporary_directory(tmp_path):
     assert (p.returncode, p.stdout) == (0, "ran 150000\n"), p
     report = json.loads(out.read_text())
     assert report["outcome"]["status"] == "exited" and report["line_events"] == 150_002
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="sys.orig_argv is 3.10+")
+@pytest.mark.parametrize("target", [["vis.py", "a", "-q"], ["-c", "import sys; print(sys.orig_argv[1:])", "x"]])
+def test_the_program_sees_the_command_line_python_would_give_it(tmp_path, target):
+    (tmp_path / "vis.py").write_text("import sys\nprint(sys.orig_argv[1:])\n")
+    plain = run_python(target, cwd=tmp_path)
+    res = run([*REFSCOPE, "run", "-q", *target], cwd=tmp_path)
+    assert res.stdout == plain.stdout and plain.returncode == 0, (res, plain)
+
+
+def test_a_program_that_clears_gc_callbacks_gets_a_report_that_says_so(tmp_path):
+    res, report = run_with_json(tmp_path, ["-c", "import gc\ngc.callbacks.clear()\ngc.collect()"])
+    assert res.returncode == 0, res
+    u = report["outcome"]["unmeasured"]
+    assert u and "gc.callbacks" in u["reason"] and report["outcome"]["partial"] is True, report["outcome"]
