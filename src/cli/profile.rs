@@ -221,7 +221,7 @@ fn sources(rep: &Profile, run_report: Option<&RunReport>, cwd: &Path) -> Vec<pro
         let text = path
             .as_ref()
             .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.len() <= PAGE_FILE_BYTES))
-            .and_then(|p| std::fs::read_to_string(p).ok());
+            .and_then(|p| crate::report::source::read(&p.display().to_string()));
         let Some(text) = text else { continue };
         let lines = run_report
             .and_then(|r| {

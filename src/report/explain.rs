@@ -102,9 +102,7 @@ pub fn build(
         .map(|path| {
             let text = match code {
                 Some(c) if path == "<string>" => Some(c.to_string()),
-                _ => std::fs::read(&path)
-                    .ok()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                _ => super::source::read(&path),
             };
             SourceFile {
                 display: std::path::Path::new(&path)

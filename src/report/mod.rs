@@ -15,6 +15,7 @@ pub mod profile_page;
 pub mod pstats;
 pub mod run;
 mod sentences;
+pub mod source;
 pub mod speedscope;
 mod svg;
 pub mod terminal;

@@ -404,3 +404,16 @@ def test_a_program_that_clears_gc_callbacks_gets_a_report_that_says_so(tmp_path)
     assert res.returncode == 0, res
     u = report["outcome"]["unmeasured"]
     assert u and "gc.callbacks" in u["reason"] and report["outcome"]["partial"] is True, report["outcome"]
+
+
+def test_a_latin1_source_is_shown_as_python_reads_it(tmp_path):
+    script = tmp_path / "l1.py"
+    script.write_bytes(b'# -*- coding: latin-1 -*-\ns = "caf\xe9"\nprint(len(s))\n')
+    res, report = run_with_json(tmp_path, [script])
+    assert res.stdout == "4\n", res
+    [f] = report["files"]
+    assert {l["line"]: l["source"] for l in f["lines"]}[2] == 's = "café"', f["lines"]
+    res = run([*REFSCOPE, "explain", "-q", "--json", tmp_path / "e.json", script], cwd=tmp_path)
+    assert res.returncode == 0, res
+    [ef] = json.loads((tmp_path / "e.json").read_text(encoding="utf-8"))["files"]
+    assert ef["source"][1] == 's = "café"'

@@ -150,9 +150,7 @@ fn files(cap: &Capture, run: &Run, ix: &Index) -> (Vec<FileReport>, u64) {
             let path = ix.files.get(&id).cloned().unwrap_or_default();
             let text = match run.held {
                 Some((name, text)) if path == name || Path::new(&path) == run.cwd.join(name) => Some(text.to_string()),
-                _ => std::fs::read(&path)
-                    .ok()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
+                _ => crate::report::source::read(&path),
             };
             let source: Vec<String> = text
                 .map(|t| t.lines().map(|l| l.trim_end().to_string()).collect())
