@@ -72,9 +72,18 @@ extern "C" fn on_stop(sig: libc::c_int) {
     STOP.store(sig, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// While a worker runs: Ctrl-C is the program's (the launcher ignores SIGINT; the terminal
-/// sends it to the whole group), and SIGTERM or SIGHUP sent to refscope is passed on to the
-/// program, which ends as it would under python, and the report is still written.
+/// SIGINT while the program runs: the terminal's (`si_code` SI_KERNEL) reached the program's
+/// whole group already; one sent by a process (`kill -INT`, SI_USER and below) is passed on.
+extern "C" fn on_interrupt(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    if info.is_null() || unsafe { (*info).si_code } <= 0 {
+        STOP.store(sig, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// While a worker runs: Ctrl-C at the terminal is the program's (the terminal sends it to the
+/// whole group), a SIGINT, SIGTERM or SIGHUP sent to refscope is passed on to the program, which
+/// ends as it would under python, and the report is still written.
 pub struct Signals([(libc::c_int, libc::sigaction); 3]);
 
 impl Signals {
@@ -90,22 +99,31 @@ impl Signals {
 
     fn install(interrupt_stops: bool) -> Signals {
         STOP.store(0, std::sync::atomic::Ordering::Relaxed);
-        let set = |sig, handler: libc::sighandler_t| {
+        let set = |sig, handler: libc::sighandler_t, siginfo: bool| {
             // SAFETY: a zeroed sigaction is a valid empty one; both pointers are to live locals;
-            // the handler only stores to an atomic.
+            // the handlers only store to an atomic.
             unsafe {
                 let mut new: libc::sigaction = std::mem::zeroed();
                 new.sa_sigaction = handler;
+                if siginfo {
+                    new.sa_flags = libc::SA_SIGINFO;
+                }
                 let mut old: libc::sigaction = std::mem::zeroed();
                 libc::sigaction(sig, &new, &mut old);
                 (sig, old)
             }
         };
         let stop = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        let interrupt =
+            on_interrupt as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as libc::sighandler_t;
         Signals([
-            set(libc::SIGINT, if interrupt_stops { stop } else { libc::SIG_IGN }),
-            set(libc::SIGTERM, stop),
-            set(libc::SIGHUP, stop),
+            if interrupt_stops {
+                set(libc::SIGINT, stop, false)
+            } else {
+                set(libc::SIGINT, interrupt, true)
+            },
+            set(libc::SIGTERM, stop, false),
+            set(libc::SIGHUP, stop, false),
         ])
     }
 

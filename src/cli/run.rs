@@ -179,8 +179,8 @@ fn check_script(py: Python<'_>, path: &str, bytes: &[u8]) -> Result<(), Error> {
     if bytes.contains(&0) {
         return Err(Error::Binary(p.into()));
     }
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let head: String = String::from_utf8_lossy(&bytes)
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let head: String = String::from_utf8_lossy(bytes)
             .lines()
             .take(2)
             .collect::<Vec<_>>()

@@ -419,7 +419,7 @@ impl Graph {
         let mut stack = vec![0u32];
         let mut scratch = Vec::new();
         while let Some(i) = stack.pop() {
-            if i % STOP_EVERY == 0 && stop() {
+            if i.is_multiple_of(STOP_EVERY) && stop() {
                 return Err(interrupted());
             }
             scratch.clear();
@@ -605,7 +605,7 @@ fn measure_deep(
     let mut walked = 0u32;
     while let Some(o) = stack.pop() {
         walked = walked.wrapping_add(1);
-        if walked % STOP_EVERY == 0 && stop() {
+        if walked.is_multiple_of(STOP_EVERY) && stop() {
             return Err(interrupted());
         }
         scratch.clear();

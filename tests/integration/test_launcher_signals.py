@@ -56,6 +56,22 @@ def test_a_stop_signal_to_refscope_stops_the_program_and_the_report_is_written(t
     assert report["outcome"]["last_line"]["line"] == line_of("sleeper.py", "time.sleep(30)")
 
 
+def test_a_sigint_sent_to_refscope_alone_reaches_the_program(tmp_path):
+    # `kill -INT <refscope>` (not the terminal's Ctrl-C, which the whole group gets): the program
+    # gets its KeyboardInterrupt, as under python, and the report is written.
+    out = tmp_path / "r.json"
+    launcher = start(tmp_path, out)
+    worker = worker_of(launcher)
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=30)
+    assert launcher.returncode == 130, err
+    assert b"KeyboardInterrupt" in err and err.count(b"KeyboardInterrupt") == 1, err
+    assert process_gone(worker)
+    report = json.loads(out.read_text())
+    # The program ended through its KeyboardInterrupt and the shutdown: every figure is there.
+    assert report["outcome"]["signal"] == "SIGINT" and not report["outcome"]["partial"], report["outcome"]
+
+
 def test_killing_refscope_kills_the_program(tmp_path):
     launcher = start(tmp_path, tmp_path / "r.json")
     worker = worker_of(launcher)
