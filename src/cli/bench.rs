@@ -125,6 +125,7 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
             top: 0,
             unit,
             verbose: a.verbose,
+            full: false,
         }
         .render(&rep)
         .as_bytes(),

@@ -55,6 +55,10 @@ pub struct RunArgs {
     /// Measure only the main process, not the Python processes the program starts
     #[arg(long)]
     no_subprocesses: bool,
+    /// Print every line that ran in the annotated source (by default a big report shows the lines
+    /// with at least 1% of the time or memory, and a line around each)
+    #[arg(long)]
+    full: bool,
     /// Print no terminal report (use with --json)
     #[arg(short, long)]
     quiet: bool,
@@ -315,7 +319,11 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
         return heap_report(census, plan, &rep.outcome.description, &args, json_file, fin.ended);
     }
     if !args.quiet {
-        let text = Terminal::top(args.top).render(&rep);
+        let text = Terminal {
+            full: args.full,
+            ..Terminal::top(args.top)
+        }
+        .render(&rep);
         let mut err = anstream::stderr();
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());

@@ -204,3 +204,21 @@ def test_a_real_suite_has_the_hits_a_settrace_counter_counts(tmp_path, suite):
     assert n == 0, f"{n} of {len(set(want) | set(got))} lines differ ({' / '.join(summary(plain))}):\n" + "\n".join(
         shown
     )
+
+
+def test_the_terminal_report_of_a_real_suite_fits_a_screen():
+    # toolz's 180 tests: thousands of lines ran; the default report shows the ones that matter.
+    suite = next(s for s in SUITES if s.name == "toolz")
+    root = fetch(suite.name, suite.version)
+    env = {"PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(SEEDED), "NO_COLOR": "1"}
+    kw = {"cwd": root, "env": env, "timeout": SUITE_TIMEOUT}
+    res = run([sys.executable, "-m", "refscope", "run", "--include", f"{root}/**", *suite.argv], **kw)
+    assert summary(res), res
+    report_lines = res.stderr.splitlines()
+    [shown] = [l for l in report_lines if l.startswith("Shown: ")]
+    m = re.match(r"Shown: ([\d,]+) of ([\d,]+) lines that ran", shown)
+    kept, ran = (int(g.replace(",", "")) for g in m.groups())
+    assert ran > 2000 and kept < ran / 5, shown
+    assert len(report_lines) < 600, len(report_lines)
+    full = run([sys.executable, "-m", "refscope", "run", "--full", "--include", f"{root}/**", *suite.argv], **kw)
+    assert len(full.stderr.splitlines()) > ran, "--full prints every line that ran"

@@ -44,6 +44,8 @@ pub struct Terminal {
     pub unit: Option<Unit>,
     /// Bench: also print every sample.
     pub verbose: bool,
+    /// Run: every line that ran in the annotated source, not only those that matter.
+    pub full: bool,
 }
 
 impl Terminal {
@@ -52,6 +54,7 @@ impl Terminal {
             top,
             unit: None,
             verbose: false,
+            full: false,
         }
     }
 }

@@ -8,11 +8,18 @@ use std::fmt::Write;
 
 impl Render<Report> for Terminal {
     fn render(&self, r: &Report) -> String {
-        run(r, self.top)
+        run(r, self.top, self.full)
     }
 }
 
-fn run(r: &Report, top: usize) -> String {
+/// A report of at most this many lines that ran shows them all.
+const ALL_UNDER: usize = 80;
+/// Otherwise a line is shown when it took at least this share of the run's time (callees
+/// included) or of the bytes the program allocated, with `CONTEXT` lines to each side.
+const SHARE: f64 = 0.01;
+const CONTEXT: u32 = 1;
+
+fn run(r: &Report, top: usize, full: bool) -> String {
     let mut o = String::new();
     let wall = r.wall_ns.max(1);
     let many = if r.processes.len() > 1 {
@@ -30,7 +37,7 @@ fn run(r: &Report, top: usize) -> String {
     );
     outcome(&mut o, r);
     processes(&mut o, r);
-    sources(&mut o, r, wall);
+    sources(&mut o, r, wall, &shown(r, full));
     functions(&mut o, r, wall, top);
     hottest(&mut o, r, wall, top);
     super::memory::section(&mut o, r, top);
@@ -89,8 +96,37 @@ fn processes(o: &mut String, r: &Report) {
     }
 }
 
-/// The annotated source of each file: every line that ran, short gaps shown dimmed.
-fn sources(o: &mut String, r: &Report, wall: u64) {
+/// Per file, per line that ran: whether the annotated source shows it.
+fn shown(r: &Report, full: bool) -> Vec<Vec<bool>> {
+    let lines: usize = r.files.iter().map(|f| f.lines.len()).sum();
+    if full || lines <= ALL_UNDER {
+        return r.files.iter().map(|f| vec![true; f.lines.len()]).collect();
+    }
+    let wall = r.wall_ns.max(1) as f64;
+    let allocated: u64 = r
+        .files
+        .iter()
+        .flat_map(|f| &f.lines)
+        .map(|l| l.memory.alloc_bytes)
+        .sum();
+    let matters = |l: &Line| {
+        l.time_ns as f64 >= SHARE * wall || (allocated > 0 && l.memory.alloc_bytes as f64 >= SHARE * allocated as f64)
+    };
+    r.files
+        .iter()
+        .map(|f| {
+            let hot: Vec<u32> = f.lines.iter().filter(|l| matters(l)).map(|l| l.line).collect();
+            f.lines
+                .iter()
+                .map(|l| hot.iter().any(|&h| h.abs_diff(l.line) <= CONTEXT))
+                .collect()
+        })
+        .collect()
+}
+
+/// The annotated source of each file: the lines `shown` keeps, short gaps filled in dimmed;
+/// then what was left out.
+fn sources(o: &mut String, r: &Report, wall: u64, shown: &[Vec<bool>]) {
     let mem = r.memory.is_some();
     let many = r.processes.len() > 1;
     let procs = |l: Option<&Line>| match (many, l) {
@@ -125,7 +161,13 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
         );
     };
 
-    for f in &r.files {
+    let (mut quiet_files, mut left_out) = (0usize, 0usize);
+    for (f, keep) in r.files.iter().zip(shown) {
+        if !keep.contains(&true) {
+            quiet_files += 1;
+            left_out += f.lines.len();
+            continue;
+        }
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
         let _ = writeln!(
             o,
@@ -148,8 +190,22 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
             }
         );
         let mut prev: Option<u32> = None;
-        for l in &f.lines {
-            if let Some(p) = prev {
+        let mut skipped = 0usize;
+        for (l, &keep) in f.lines.iter().zip(keep) {
+            if !keep {
+                skipped += 1;
+                continue;
+            }
+            if skipped > 0 {
+                let _ = writeln!(
+                    o,
+                    "{DIM}{:>6}  {} lines that ran, left out{DIM:#}",
+                    "⋮",
+                    thousands(skipped as u64)
+                );
+                left_out += skipped;
+                skipped = 0;
+            } else if let Some(p) = prev {
                 let gap = l.line.saturating_sub(p + 1);
                 if gap > 0 && gap <= 4 && !f.source.is_empty() {
                     for n in p + 1..l.line {
@@ -183,6 +239,31 @@ fn sources(o: &mut String, r: &Report, wall: u64) {
             );
             prev = Some(l.line);
         }
+        if skipped > 0 {
+            let _ = writeln!(
+                o,
+                "{DIM}{:>6}  {} lines that ran, left out{DIM:#}",
+                "⋮",
+                thousands(skipped as u64)
+            );
+            left_out += skipped;
+        }
+    }
+    if left_out > 0 {
+        let all: usize = r.files.iter().map(|f| f.lines.len()).sum();
+        let files = match quiet_files {
+            0 => String::new(),
+            1 => "; 1 file had none".into(),
+            n => format!("; {n} files had none"),
+        };
+        let _ = writeln!(
+            o,
+            "\n{DIM}Shown: {} of {} lines that ran, those with at least {:.0}% of the time or of the memory allocated and a line around each{files}. \
+`--full` shows every line; `--json` holds them all.{DIM:#}",
+            thousands((all - left_out) as u64),
+            thousands(all as u64),
+            SHARE * 100.0
+        );
     }
 }
 
