@@ -33,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
     Size(size::SizeArgs),
+    // run's --full shapes the annotated source, which heap does not print.
+    #[command(mut_arg("full", |a| a.hide(true)))]
     Heap(run::HeapArgs),
     Explain(explain::ExplainArgs),
     Profile(profile::ProfileArgs),
