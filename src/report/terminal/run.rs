@@ -96,6 +96,16 @@ fn processes(o: &mut String, r: &Report) {
     }
 }
 
+/// Where the annotated source leaves out `n` lines that ran.
+fn cut(o: &mut String, n: usize) {
+    let _ = writeln!(
+        o,
+        "{DIM}{:>6}  {} lines that ran, left out{DIM:#}",
+        "⋮",
+        thousands(n as u64)
+    );
+}
+
 /// Per file, per line that ran: whether the annotated source shows it.
 fn shown(r: &Report, full: bool) -> Vec<Vec<bool>> {
     let lines: usize = r.files.iter().map(|f| f.lines.len()).sum();
@@ -161,11 +171,10 @@ fn sources(o: &mut String, r: &Report, wall: u64, shown: &[Vec<bool>]) {
         );
     };
 
-    let (mut quiet_files, mut left_out) = (0usize, 0usize);
+    let mut quiet_files = 0usize;
     for (f, keep) in r.files.iter().zip(shown) {
         if !keep.contains(&true) {
             quiet_files += 1;
-            left_out += f.lines.len();
             continue;
         }
         let _ = writeln!(o, "\n{HEAD}{}{HEAD:#}", f.display);
@@ -197,13 +206,7 @@ fn sources(o: &mut String, r: &Report, wall: u64, shown: &[Vec<bool>]) {
                 continue;
             }
             if skipped > 0 {
-                let _ = writeln!(
-                    o,
-                    "{DIM}{:>6}  {} lines that ran, left out{DIM:#}",
-                    "⋮",
-                    thousands(skipped as u64)
-                );
-                left_out += skipped;
+                cut(o, skipped);
                 skipped = 0;
             } else if let Some(p) = prev {
                 let gap = l.line.saturating_sub(p + 1);
@@ -240,15 +243,10 @@ fn sources(o: &mut String, r: &Report, wall: u64, shown: &[Vec<bool>]) {
             prev = Some(l.line);
         }
         if skipped > 0 {
-            let _ = writeln!(
-                o,
-                "{DIM}{:>6}  {} lines that ran, left out{DIM:#}",
-                "⋮",
-                thousands(skipped as u64)
-            );
-            left_out += skipped;
+            cut(o, skipped);
         }
     }
+    let left_out = shown.iter().flatten().filter(|k| !**k).count();
     if left_out > 0 {
         let all: usize = r.files.iter().map(|f| f.lines.len()).sum();
         let files = match quiet_files {
