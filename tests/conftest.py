@@ -116,6 +116,13 @@ def line_of(name: str, text: str) -> int:
     return found[0]
 
 
+def page_data(html: str) -> dict:
+    """The data a refscope HTML page carries for its scripts."""
+    start = html.index('<script type="application/json" id="refscope-data">')
+    start = html.index(">", start) + 1
+    return json.loads(html[start : html.index("</script>", start)].replace("<\\/", "</"))
+
+
 def process_gone(pid: int, within: float = 10.0) -> bool:
     """True once process PID has ended (a zombie has), waiting up to WITHIN seconds."""
     deadline = time.monotonic() + within

@@ -5,7 +5,7 @@ use crate::bench;
 use crate::error::Error;
 use crate::record::bench::{label, Stop};
 use crate::report::terminal::Unit;
-use crate::report::{build, Json, Render, Svg, Terminal};
+use crate::report::{build, Html, Json, Render, Svg, Terminal};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use pyo3::prelude::*;
@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Also draw the samples of every statement as an SVG to FILE
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE: every sample drawn, the
+    /// intervals and the verdicts
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Statements to time (default: pass)
     #[arg(value_name = "STMT")]
     stmts: Vec<String>,
@@ -81,12 +85,8 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
         a.process,
     )?;
     bench::check(py, &opts)?;
-    let json_file = a
-        .json
-        .as_deref()
-        .map(|p| Output::reserve(p, &[], &a.plot.as_deref().into_iter().collect::<Vec<_>>()))
-        .transpose()?;
-    let plot_file = a.plot.as_deref().map(|p| Output::reserve(p, &[], &[])).transpose()?;
+    let [json_file, plot_file, html_file] =
+        Output::reserve_each([a.json.as_deref(), a.plot.as_deref(), a.html.as_deref()], &[])?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -135,6 +135,9 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     }
     if let Some(f) = plot_file {
         f.write(&Svg.render(&rep))?;
+    }
+    if let Some(f) = html_file {
+        f.write(&Html.render(&rep))?;
     }
     // As python ends on Ctrl-C, after the figures measured until then.
     Ok(if rep.stop == Stop::Interrupted { 130 } else { 0 })

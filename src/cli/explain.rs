@@ -8,7 +8,7 @@ use crate::record::explain::{Plan, STEP_CAP_EXIT};
 use crate::record::job::{Job, Target};
 use crate::record::Ended;
 use crate::report::build::{self, Run};
-use crate::report::{explain, Program};
+use crate::report::{explain, Html, Program, Render};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;
@@ -71,16 +71,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         return Err(Error::Usage("nothing to explain: give a script or `-c CODE`".into()));
     };
     let script: Vec<&std::path::Path> = target.path().map(std::path::Path::new).into_iter().collect();
-    let json_file = args
-        .json
-        .as_deref()
-        .map(|p| Output::reserve(p, &script, &args.html.as_deref().into_iter().collect::<Vec<_>>()))
-        .transpose()?;
-    let html_file = args
-        .html
-        .as_deref()
-        .map(|p| Output::reserve(p, &script, &[]))
-        .transpose()?;
+    let [json_file, html_file] = Output::reserve_each([args.json.as_deref(), args.html.as_deref()], &script)?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -154,7 +145,7 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         f.write(&rep.to_json())?;
     }
     if let Some(f) = html_file {
-        f.write(&explain::html(&rep))?;
+        f.write(&Html.render(&rep))?;
     }
     Ok(match fin.ended {
         Ended::Exited(STEP_CAP_EXIT) if rep.limits.steps_cut => 0,

@@ -70,6 +70,19 @@ impl Output {
         })
     }
 
+    /// Reserves each output asked for, refusing one that names an input or an output before it.
+    pub fn reserve_each<const N: usize>(
+        asked: [Option<&Path>; N],
+        inputs: &[&Path],
+    ) -> Result<[Option<Output>; N], Error> {
+        let mut out: [Option<Output>; N] = std::array::from_fn(|_| None);
+        for (i, p) in asked.iter().enumerate() {
+            let before: Vec<&Path> = asked[..i].iter().flatten().copied().collect();
+            out[i] = p.map(|p| Output::reserve(p, inputs, &before)).transpose()?;
+        }
+        Ok(out)
+    }
+
     /// Writes `text` and puts the file in place (with the mode an ordinary new file gets, or the
     /// one the file it replaces had).
     pub fn write(self, text: &str) -> Result<(), Error> {

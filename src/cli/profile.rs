@@ -9,7 +9,7 @@ use crate::record::job::Job;
 use crate::report::build::{self, Run};
 use crate::report::flame::{self, By};
 use crate::report::profile::Profile;
-use crate::report::{profile_page, pstats, speedscope, Json, Program, Render, Report as RunReport, Terminal};
+use crate::report::{html, pstats, speedscope, Json, Program, Render, Report as RunReport, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use std::io::Write;
@@ -102,19 +102,17 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         program_args,
     )?;
     let script: Vec<&Path> = target.path().map(Path::new).into_iter().collect();
-    let asked = [
-        &args.json,
-        &args.pstats,
-        &args.speedscope,
-        &args.folded,
-        &args.flamegraph,
-        &args.html,
-    ];
-    let mut outputs = Vec::new();
-    for (i, p) in asked.iter().enumerate() {
-        let others: Vec<&Path> = asked[..i].iter().filter_map(|o| o.as_deref()).collect();
-        outputs.push(p.as_deref().map(|p| Output::reserve(p, &script, &others)).transpose()?);
-    }
+    let outputs = Output::reserve_each(
+        [
+            args.json.as_deref(),
+            args.pstats.as_deref(),
+            args.speedscope.as_deref(),
+            args.folded.as_deref(),
+            args.flamegraph.as_deref(),
+            args.html.as_deref(),
+        ],
+        &script,
+    )?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -168,8 +166,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         let _ = writeln!(err);
         let _ = err.write_all(text.as_bytes());
     }
-    let [json, pstats_file, speedscope_file, folded, svg, html] =
-        <[Option<Output>; 6]>::try_from(outputs).unwrap_or_else(|_| unreachable!("one output per option"));
+    let [json, pstats_file, speedscope_file, folded, svg, html] = outputs;
     if let Some(f) = json {
         f.write(&Json.render(&rep))?;
     }
@@ -186,7 +183,7 @@ pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Resu
         f.write(&flame::svg(&rep, args.flamegraph_by, args.icicle))?;
     }
     if let Some(f) = html {
-        f.write(&profile_page::html(&rep, &sources(&rep, lines_from.as_ref(), &cwd)))?;
+        f.write(&html::profile::html(&rep, &sources(&rep, lines_from.as_ref(), &cwd)))?;
     }
     Ok(exit_code(fin.ended))
 }
@@ -210,9 +207,9 @@ const PAGE_FILE_BYTES: u64 = 1 << 20;
 
 /// The text of each of your files with a function in the profile, and the run report's lines
 /// for it (matched on the file's real path).
-fn sources(rep: &Profile, run_report: Option<&RunReport>, cwd: &Path) -> Vec<profile_page::Source> {
+fn sources(rep: &Profile, run_report: Option<&RunReport>, cwd: &Path) -> Vec<html::profile::Source> {
     let real = |p: &str| std::fs::canonicalize(cwd.join(p)).ok();
-    let mut out: Vec<profile_page::Source> = Vec::new();
+    let mut out: Vec<html::profile::Source> = Vec::new();
     for f in rep.functions.iter().filter(|f| f.yours && f.kind == "python") {
         if out.len() >= PAGE_FILES || out.iter().any(|s| s.file == f.file) {
             continue;
@@ -231,7 +228,7 @@ fn sources(rep: &Profile, run_report: Option<&RunReport>, cwd: &Path) -> Vec<pro
             })
             .map(|rf| rf.lines.iter().map(Into::into).collect())
             .unwrap_or_default();
-        out.push(profile_page::Source {
+        out.push(html::profile::Source {
             file: f.file.clone(),
             text: text.lines().map(str::to_string).collect(),
             lines,

@@ -7,7 +7,7 @@ use crate::record::heap::HeapReport;
 use crate::record::job::{HeapPlan, Job, Target};
 use crate::record::{Ended, Record};
 use crate::report::build::{self, Run};
-use crate::report::{Json, Program, Render, Terminal};
+use crate::report::{Html, Json, Program, Render, Terminal};
 use clap::Args;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Also write the report as JSON to FILE (schema: docs/json-schema.md)
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE: every line with its heat,
+    /// the memory timeline, functions (heap: the census by type and the top retainers)
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Stop the program after SECONDS and report what was measured until then
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     timeout: Option<f64>,
@@ -259,11 +263,7 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
     let (target, program, argv) = target(py, &args, program_args)?;
     // Checked before the run, so a bad path costs nothing.
     let script: Vec<&Path> = target.path().map(Path::new).into_iter().collect();
-    let json_file = args
-        .json
-        .as_deref()
-        .map(|p| Output::reserve(p, &script, &[]))
-        .transpose()?;
+    let [json_file, html_file] = Output::reserve_each([args.json.as_deref(), args.html.as_deref()], &script)?;
     let python: String = py
         .import("sys")
         .and_then(|s| s.getattr("executable")?.extract())
@@ -316,7 +316,14 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
             Record::Heap { census } => Some(census),
             _ => None,
         });
-        return heap_report(census, plan, &rep.outcome.description, &args, json_file, fin.ended);
+        return heap_report(
+            census,
+            plan,
+            &rep.outcome.description,
+            &args,
+            [json_file, html_file],
+            fin.ended,
+        );
     }
     if !args.quiet {
         let text = Terminal {
@@ -330,6 +337,9 @@ fn run_with(py: Python<'_>, args: RunArgs, program_args: Vec<String>, heap: Opti
     }
     if let Some(f) = json_file {
         f.write(&Json.render(&rep))?;
+    }
+    if let Some(f) = html_file {
+        f.write(&Html.render(&rep))?;
     }
     Ok(exit_code(fin.ended))
 }
@@ -349,7 +359,7 @@ fn heap_report(
     plan: &HeapPlan,
     how: &str,
     args: &RunArgs,
-    json_file: Option<Output>,
+    [json_file, html_file]: [Option<Output>; 2],
     ended: Ended,
 ) -> Result<i32, Error> {
     let Some(h) = census else {
@@ -375,6 +385,9 @@ fn heap_report(
     }
     if let Some(f) = json_file {
         f.write(&Json.render(h))?;
+    }
+    if let Some(f) = html_file {
+        f.write(&Html.render(h))?;
     }
     Ok(exit_code(ended))
 }

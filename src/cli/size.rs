@@ -2,7 +2,7 @@
 
 use super::output::Output;
 use crate::error::Error;
-use crate::report::{Json, Render, Terminal};
+use crate::report::{Html, Json, Render, Terminal};
 use crate::spawn::Signals;
 use clap::Args;
 use pyo3::prelude::*;
@@ -17,7 +17,7 @@ use std::path::PathBuf;
 object reachable from it, each counted once) and retained size (what would be freed if it became \
 unreachable), with a breakdown by type and its largest parts. Classes, modules, functions and shared \
 singletons (None, small ints, immortal objects) are not counted unless --include-shared.",
-    after_help = "Examples:\n  refscope size '[1, 2, [3, 4], {\"a\": 10, \"b\": [11, 12]}]'\n  refscope size -s 'import json' 'json.loads(open(\"data.json\").read())'\n  refscope size -s 'xs = list(range(10**6))' xs --json sizes.json"
+    after_help = "Examples:\n  refscope size '[1, 2, [3, 4], {\"a\": 10, \"b\": [11, 12]}]'\n  refscope size -s 'import json' 'json.loads(open(\"data.json\").read())'\n  refscope size -s 'xs = list(range(10**6))' xs --json sizes.json\n  refscope size -s 'import json' --html size.html 'json.loads(open(\"data.json\").read())'"
 )]
 pub struct SizeArgs {
     /// Python code run first (repeatable; joined as lines)
@@ -32,6 +32,10 @@ pub struct SizeArgs {
     /// Also write the report as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write the report as one self-contained HTML page to FILE: bytes by type, the largest
+    /// parts as a tree you can open
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// The expression whose value is measured
     #[arg(value_name = "EXPR")]
     expr: String,
@@ -40,7 +44,7 @@ pub struct SizeArgs {
 use crate::error::python_text as describe;
 
 pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
-    let json_file = a.json.as_deref().map(|p| Output::reserve(p, &[], &[])).transpose()?;
+    let [json_file, html_file] = Output::reserve_each([a.json.as_deref(), a.html.as_deref()], &[])?;
     let builtins = py.import("builtins").map_err(|e| Error::Internal(e.to_string()))?;
     let ns = PyDict::new(py);
     let _ = ns.set_item("__name__", "__main__");
@@ -85,6 +89,9 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
     let _ = out.write_all(Terminal::top(a.top).render(&rep).as_bytes());
     if let Some(f) = json_file {
         f.write(&Json.render(&rep))?;
+    }
+    if let Some(f) = html_file {
+        f.write(&Html.render(&rep))?;
     }
     Ok(0)
 }

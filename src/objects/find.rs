@@ -58,6 +58,58 @@ pub fn label(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObjec
     labels(py, parent, child).into_iter().next().unwrap_or_default()
 }
 
+/// How each of `children` hangs off `parent` (the first way, as `label`), in one pass over a
+/// list or dict however many children are asked for.
+pub fn child_labels(py: Python<'_>, parent: &Bound<'_, PyAny>, children: &[*mut ffi::PyObject]) -> Vec<String> {
+    if children.len() < 2 || !(parent.is_instance_of::<PyList>() || parent.is_instance_of::<PyDict>()) {
+        return children.iter().map(|&c| label(py, parent, c)).collect();
+    }
+    let mut want: FxHashMap<usize, Option<String>> = children.iter().map(|&c| (c as usize, None)).collect();
+    let mut missing = want.len();
+    let p = parent.as_ptr();
+    if parent.is_instance_of::<PyList>() {
+        // SAFETY: `p` is a list, held, and every index read is below its length.
+        let n = unsafe { ffi::PyList_GET_SIZE(p) };
+        for i in 0..n {
+            // SAFETY: as above.
+            let item = unsafe { ffi::PyList_GET_ITEM(p, i) } as usize;
+            if let Some(slot @ None) = want.get_mut(&item) {
+                *slot = Some(format!("[{i}]"));
+                missing -= 1;
+                if missing == 0 {
+                    break;
+                }
+            }
+        }
+    } else {
+        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: `p` is a dict, held; PyDict_Next lends its entries, and the dict is not
+        // changed while they are read.
+        while missing > 0 && unsafe { ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) } != 0 {
+            for (o, as_value) in [(v, true), (k, false)] {
+                if let Some(slot @ None) = want.get_mut(&(o as usize)) {
+                    // SAFETY: `k` is a key of the dict, alive; this takes a reference of its own.
+                    let key = unsafe { Bound::from_borrowed_ptr(py, k) };
+                    let r = key.repr().map(|r| r.to_string()).unwrap_or_else(|_| "?".into());
+                    *slot = Some(if as_value {
+                        format!("[{r}]")
+                    } else {
+                        format!(" key {r}")
+                    });
+                    missing -= 1;
+                }
+            }
+        }
+    }
+    children
+        .iter()
+        .map(|&c| match want.get(&(c as usize)) {
+            Some(Some(l)) => l.clone(),
+            _ => label(py, parent, c),
+        })
+        .collect()
+}
+
 /// Every way `child` hangs off `parent` (a dict may hold it under several keys).
 pub fn labels(py: Python<'_>, parent: &Bound<'_, PyAny>, child: *mut ffi::PyObject) -> Vec<String> {
     let mut out = Vec::new();

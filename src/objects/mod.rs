@@ -685,12 +685,14 @@ pub fn measure(
             by_type,
             largest: Vec::new(),
             unsized_objects,
+            tree: Vec::new(),
         });
     }
     let g = Graph::build(py, obj, include_shared, stop)?;
     let kept = g.retained();
     let (by_type, deep, retained, retained_objects) = type_rows(py, &g, &kept);
     let largest = largest(py, &g, top);
+    let tree = tree(py, &g, what, TREE_NODES);
     Ok(SizeReport {
         schema: SCHEMA.into(),
         schema_version: SCHEMA_VERSION,
@@ -707,7 +709,81 @@ pub fn measure(
         by_type,
         largest,
         unsized_objects: g.unsized_objects,
+        tree,
     })
+}
+
+/// Nodes of the size tree at most.
+pub const TREE_NODES: usize = 300;
+
+/// The spanning tree of `g` (each node under the one it was first reached through) cut to the
+/// `budget` largest subtrees and their ancestors.
+fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::record::size::TreeNode> {
+    let n = g.nodes.len();
+    // A node comes after its parent, so one backward pass adds each subtree into its parent.
+    let mut bytes: Vec<u64> = g.nodes.iter().map(|n| n.size).collect();
+    let mut objects = vec![1u64; n];
+    let mut children = vec![0u64; n];
+    for i in (1..n).rev() {
+        let p = g.nodes[i].parent as usize;
+        bytes[p] += bytes[i];
+        objects[p] += objects[i];
+        children[p] += 1;
+    }
+    // Parts under 1/500 of the whole are left folded: they would only be noise.
+    let floor = bytes[0] / 500;
+    let mut order: Vec<usize> = (0..n).filter(|&i| i == 0 || bytes[i] >= floor.max(1)).collect();
+    let by_bytes = |a: &usize, b: &usize| bytes[*b].cmp(&bytes[*a]).then(a.cmp(b));
+    if order.len() > budget {
+        order.select_nth_unstable_by(budget - 1, by_bytes);
+        order.truncate(budget);
+    }
+    let mut keep = vec![false; n];
+    for i in order {
+        let mut at = i;
+        while !keep[at] {
+            keep[at] = true;
+            if at == 0 {
+                break;
+            }
+            at = g.nodes[at].parent as usize;
+        }
+    }
+    // Labels, a pass per parent over its kept children.
+    let mut label: Vec<String> = vec![String::new(); n];
+    label[0] = what.to_string();
+    let mut by_parent: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for i in (1..n).filter(|&i| keep[i]) {
+        by_parent.entry(g.nodes[i].parent as usize).or_default().push(i);
+    }
+    let mut kept_children = vec![0u64; n];
+    for (p, kids) in &by_parent {
+        kept_children[*p] = kids.len() as u64;
+        let addrs: Vec<_> = kids.iter().map(|&k| g.nodes[k].addr).collect();
+        // SAFETY: GIL held; nodes of the graph are alive while the caller holds the measured object.
+        let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[*p].addr) };
+        for (&k, l) in kids.iter().zip(find::child_labels(py, &parent, &addrs)) {
+            label[k] = l;
+        }
+    }
+    let mut index = vec![u32::MAX; n];
+    let mut out: Vec<crate::record::size::TreeNode> = Vec::new();
+    for i in (0..n).filter(|&i| keep[i]) {
+        index[i] = out.len() as u32;
+        out.push(crate::record::size::TreeNode {
+            parent: (i > 0).then(|| index[g.nodes[i].parent as usize]),
+            label: std::mem::take(&mut label[i]),
+            type_name: type_name(py, g.nodes[i].addr),
+            shallow: g.nodes[i].size,
+            bytes: bytes[i],
+            objects: objects[i],
+            more: 0,
+        });
+    }
+    for i in (0..n).filter(|&i| keep[i]) {
+        out[index[i] as usize].more = children[i] - kept_children[i];
+    }
+    out
 }
 
 /// The type name of a node of `g`.

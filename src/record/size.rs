@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub const SCHEMA: &str = "refscope.size";
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SizeReport {
@@ -32,6 +32,26 @@ pub struct SizeReport {
     /// figures are that much short.
     #[serde(default)]
     pub unsized_objects: u64,
+    /// The largest parts as a tree: each object under the one it was first reached through, its
+    /// bytes with everything under it; the largest subtrees and their ancestors, parents first.
+    /// Empty when the retained size was not asked for.
+    #[serde(default)]
+    pub tree: Vec<TreeNode>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TreeNode {
+    /// Index in `tree` of the node above (None for the object measured).
+    pub parent: Option<u32>,
+    /// How it hangs from its parent: `[3]`, `['key']`, `.attr`, or the expression for the root.
+    pub label: String,
+    pub type_name: String,
+    pub shallow: u64,
+    /// Its bytes and those of everything first reached through it.
+    pub bytes: u64,
+    pub objects: u64,
+    /// Children of it left out of the tree (smaller than every node kept).
+    pub more: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

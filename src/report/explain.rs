@@ -215,20 +215,3 @@ pub fn render(r: &ExplainReport) -> String {
     }
     o
 }
-
-const PAGE: &str = include_str!("explain.html");
-
-/// The self-contained step-through page.
-pub fn html(r: &ExplainReport) -> String {
-    let data = serde_json::to_string(r)
-        .expect("reports serialize")
-        .replace("</", "<\\/");
-    let title = r
-        .program
-        .target
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    PAGE.replacen("/*REFSCOPE_DATA*/null", &data, 1)
-        .replacen("<!--REFSCOPE_TITLE-->", &title, 1)
-}

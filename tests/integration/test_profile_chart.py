@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from conftest import SCRIPTS, run
+from conftest import SCRIPTS, page_data, run
 
 REFSCOPE = [sys.executable, "-m", "refscope"]
 BUDGET = 20_000  # the longest calls the chart keeps
@@ -22,11 +22,6 @@ def profile(tmp_path: Path, args, flags=(), **kw):
     res = run([*REFSCOPE, "profile", "-q", "--json", out, *flags, *args], **kw)
     assert out.exists(), res
     return res, json.loads(out.read_text(encoding="utf-8"))
-
-
-def page_data(html: str) -> dict:
-    start = html.index("const DATA = ") + len("const DATA = ")
-    return json.loads(html[start : html.index(";\n", start)].replace("<\\/", "</"))
 
 
 def callers_contain(report: dict) -> list:

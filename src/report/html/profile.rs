@@ -3,10 +3,11 @@
 //! function's callers, callees and source lines (with `refscope run`'s per-line figures when a
 //! run report was given). No network: everything is inside, and the page's CSP forbids fetches.
 
-use super::flame::{self, By};
-use super::numbers::{fmt_ns, thousands};
-use super::profile::{Node, Profile};
-use super::run::Line;
+use super::{page, Head};
+use crate::report::flame::{self, By};
+use crate::report::numbers::{fmt_ns, thousands};
+use crate::report::profile::{Node, Profile};
+use crate::report::run::Line;
 use serde::Serialize;
 use serde_json::json;
 
@@ -79,14 +80,8 @@ fn chart(p: &Profile) -> serde_json::Value {
     json!({"recorded": p.chart.recorded, "min_ns": p.chart.min_ns, "threads": threads})
 }
 
-const PAGE: &str = include_str!("profile.html");
-
 /// Tree nodes the page holds at most (the largest, with their ancestors); the rest fold.
 pub const PAGE_NODES: usize = 5000;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
 
 /// The merged tree cut to `budget` nodes: the largest by total time and their ancestors, in an
 /// order where parents come first. Each kept node says how many children were folded.
@@ -147,27 +142,20 @@ pub fn html(p: &Profile, sources: &[Source]) -> String {
         "chart": chart(p),
         "sources": sources,
     });
-    let data = serde_json::to_string(&data)
-        .expect("json serializes")
-        .replace("</", "<\\/");
     let svg = flame::svg(p, By::Time, false);
-    let svg = svg.find("<svg").map_or("", |i| &svg[i..]);
+    let svg = svg.find("<svg").map_or("", |i| &svg[i..]).to_string();
     let calls: u64 = p.functions.iter().map(|f| f.calls).sum();
-    let mut meta = format!(
-        "{} · {} calls · {} threads · Python {} · {}",
+    let meta = vec![
         fmt_ns(p.wall_ns),
-        thousands(calls),
-        p.threads.len(),
-        escape(&p.python.version),
-        escape(&p.outcome.description)
-    );
-    if p.outcome.partial {
-        meta.push_str(
-            " · <span class=\"partial\">PARTIAL: the figures run up to the moment the program stopped</span>",
-        );
-    }
-    PAGE.replacen("/*REFSCOPE_DATA*/null", &data, 1)
-        .replace("<!--REFSCOPE_TITLE-->", &escape(&p.program.target))
-        .replacen("<!--REFSCOPE_META-->", &meta, 1)
-        .replacen("<!--REFSCOPE_SVG-->", svg, 1)
+        format!("{} calls", thousands(calls)),
+        format!("{} threads", p.threads.len()),
+        format!("Python {}", p.python.version),
+        p.outcome.description.clone(),
+    ];
+    let partial = p
+        .outcome
+        .partial
+        .then(|| "the figures run up to the moment the program stopped.".to_string());
+    let head = Head::new("profile", &p.program.target, meta, partial);
+    page("profile.html", head, json!({ "svg": svg }), &data)
 }
