@@ -150,6 +150,11 @@ def pytest_addoption(parser):
         action="store_true",
         help="rewrite the golden files in tests/snapshots/ (same as REFSCOPE_UPDATE_SNAPSHOTS=1)",
     )
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        help="browser tests save each HTML page as docs/images/<command>.png",
+    )
 
 
 @pytest.fixture
