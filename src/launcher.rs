@@ -1,7 +1,7 @@
 //! Starts a worker process on the same interpreter, waits for it (with an optional timeout) and
 //! reads back its capture, and those of the program's child processes, whatever way they ended.
 
-use crate::capture::{self, Reader};
+use crate::capture::{self, alive, Reader, RunDir};
 use crate::clock::{self, Calibration};
 use crate::error::Error;
 use crate::record::job::{Job, BOOTSTRAP, CHILD_ENV};
@@ -25,105 +25,9 @@ pub struct Finished {
     pub children: Vec<Child>,
 }
 
-/// The run's directory: the worker's capture and one per child process; removed with everything
-/// in it when the run is read.
-struct RunDir(PathBuf);
-
-impl RunDir {
-    fn new() -> Result<RunDir, Error> {
-        use std::os::unix::fs::DirBuilderExt;
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let base = capture_base()?;
-        sweep(&base);
-        loop {
-            let dir = base.join(format!(
-                "refscope-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => return Ok(RunDir(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(Error::Internal(format!(
-                        "cannot create run directory {}: {e}",
-                        dir.display()
-                    )))
-                }
-            }
-        }
-    }
-}
-
-/// Where captures go: /dev/shm (memory) when it has room for a whole one, else the temporary
-/// directory. A capture is sparse, but a write past a full tmpfs kills the worker with SIGBUS.
-fn capture_base() -> Result<PathBuf, Error> {
-    let free = |p: &std::path::Path| -> u64 {
-        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
-            return 0;
-        };
-        // SAFETY: a zeroed statvfs is a valid out-parameter; `c` is a NUL-terminated path.
-        unsafe {
-            let mut s: libc::statvfs = std::mem::zeroed();
-            if libc::statvfs(c.as_ptr(), &mut s) != 0 {
-                return 0;
-            }
-            s.f_bavail as u64 * s.f_frsize as u64
-        }
-    };
-    let need = capture::FILE_SIZE as u64;
-    let tmp = std::env::temp_dir();
-    [PathBuf::from("/dev/shm"), tmp.clone()]
-        .into_iter()
-        .find(|b| b.is_dir() && free(b) >= need)
-        .ok_or(Error::NoRoom {
-            need_mib: need >> 20,
-            tmp: tmp.display().to_string(),
-        })
-}
-
-impl Drop for RunDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Removes the run directories of refscope launchers that were killed before they could.
-fn sweep(base: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(base) else { return };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("refscope-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split_once('-').and_then(|(p, _)| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        let mine = e.metadata().is_ok_and(|m| {
-            use std::os::unix::fs::MetadataExt;
-            // SAFETY: getuid has no preconditions.
-            m.is_dir() && m.uid() == unsafe { libc::getuid() }
-        });
-        if mine && pid != std::process::id() && !alive(pid) {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 /// How long children may take to finish once the program's main process has ended (a pool's
 /// workers, a forkserver reading its end of a pipe).
 const CHILD_GRACE: Duration = Duration::from_secs(3);
-
-/// Whether process `pid` still runs (a zombie has ended).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
-}
 
 /// Every living process below `root` in the process tree.
 fn descendants(root: u32) -> Vec<u32> {
@@ -221,18 +125,8 @@ fn children(dir: &std::path::Path, timed_out: bool) -> Vec<Child> {
 /// A signal that asks refscope to stop (SIGTERM, SIGHUP), received while the worker ran.
 /// Runs `job` (its capture and cwd are filled in here) in a worker on `python`.
 pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished, Error> {
-    use std::os::unix::fs::OpenOptionsExt;
     let dir = RunDir::new()?;
-    let path = dir.0.join("main.capture");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::Internal(format!("cannot create capture file {}: {e}", path.display())))?;
-    file.set_len(capture::FILE_SIZE as u64)
-        .map_err(|e| Error::Internal(format!("cannot size capture file: {e}")))?;
+    let (path, file) = dir.capture("main")?;
     let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     // SAFETY: the launcher only reads the mapping; the worker writes it through its own.
     let live = unsafe { memmap2::Mmap::map(&file) }.map_err(map_error)?;
@@ -247,7 +141,10 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let mut cmd = Command::new(python);
     // The worker starts in the run directory and moves to the program's: modules the interpreter
     // imports before the bootstrap runs (3.13's linecache for `-c`) cannot come from the user's.
-    cmd.current_dir(&dir.0).arg("-c").arg(BOOTSTRAP).env_remove(CHILD_ENV);
+    cmd.current_dir(dir.path())
+        .arg("-c")
+        .arg(BOOTSTRAP)
+        .env_remove(CHILD_ENV);
     let handoff = Handoff::new(&job)?;
     handoff.pass(&mut cmd);
     die_with_parent(&mut cmd);
@@ -301,7 +198,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let capture = Reader::parse(&live);
     drop(live);
     let children = if job.subprocesses {
-        children(&dir.0, matches!(ended, Ended::TimedOut(_)))
+        children(dir.path(), matches!(ended, Ended::TimedOut(_)))
     } else {
         Vec::new()
     };
@@ -318,7 +215,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
 }
 
 /// A mapping refused for lack of address space is the memory limit's doing (`ulimit -v`).
-fn map_error(e: std::io::Error) -> Error {
+pub fn map_error(e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ENOMEM) {
         Error::MemoryLimit(capture::FILE_SIZE as u64 >> 20)
     } else {

@@ -37,5 +37,9 @@ fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::whois, m)?)?;
     m.add_function(wrap_pyfunction!(py::paths, m)?)?;
     m.add_class::<py::SizeResult>()?;
+    m.add_function(wrap_pyfunction!(py::trace, m)?)?;
+    m.add_function(wrap_pyfunction!(py::_trace_code, m)?)?;
+    m.add_class::<py::Trace>()?;
+    m.add_class::<py::RunResult>()?;
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! log whose committed length is published last, so whatever happens to the worker (exit,
 //! `os._exit`, segfault, SIGKILL, timeout) the launcher reads every figure up to that instant.
 
+mod dir;
 mod fork;
 mod reader;
 mod writer;
 
+pub use dir::{alive, RunDir};
 pub use fork::followed;
 
 pub use reader::Reader;

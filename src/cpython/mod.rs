@@ -294,21 +294,32 @@ pub unsafe fn ascii_sizeof(o: *mut ffi::PyObject, ascii_base: u64) -> Option<u64
 
 /// A mark refscope keeps on each code object it has seen (the code object's "extra" slot, PEP 523),
 /// so a verdict dies with its code object: an address CPython reuses for a new code object
-/// starts unmarked.
+/// starts unmarked. One slot serves the whole process; each measuring session has its own
+/// generation, so marks a session before it left (`refscope.trace()` runs many in one process)
+/// read as unmarked.
 #[derive(Clone, Copy)]
-pub struct CodeMark(ffi::Py_ssize_t);
+pub struct CodeMark {
+    index: ffi::Py_ssize_t,
+    generation: usize,
+}
+
+/// The process's slot, once reserved.
+static MARK_SLOT: std::sync::OnceLock<ffi::Py_ssize_t> = std::sync::OnceLock::new();
+static MARK_GENERATION: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 impl CodeMark {
-    /// Reserves the slot; None when every one of CPython's 255 is taken.
+    /// A new session's mark (the slot is reserved on first use); None when every one of
+    /// CPython's 255 slots is taken.
     pub fn reserve(_py: Python<'_>) -> Option<CodeMark> {
         /// Marks are plain numbers: nothing to free with the code object.
         unsafe extern "C" fn keep(_: *mut std::ffi::c_void) {}
         // SAFETY: the GIL is held (a `Python` token).
-        let i = unsafe { ffi::PyUnstable_Eval_RequestCodeExtraIndex(keep) };
-        (i >= 0).then_some(CodeMark(i))
+        let index = *MARK_SLOT.get_or_init(|| unsafe { ffi::PyUnstable_Eval_RequestCodeExtraIndex(keep) });
+        let generation = MARK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (index >= 0).then_some(CodeMark { index, generation })
     }
 
-    /// The mark on `code`: 0 when it has none.
+    /// The mark on `code`: 0 when it has none of this session's.
     ///
     /// # Safety
     /// GIL held; `code` is a live code object.
@@ -316,21 +327,27 @@ impl CodeMark {
     pub unsafe fn get(self, code: *mut ffi::PyObject) -> usize {
         let mut v: *mut std::ffi::c_void = std::ptr::null_mut();
         // SAFETY: as the caller promises; the index was reserved. Without a mark `v` stays null.
-        if unsafe { ffi::PyUnstable_Code_GetExtra(code, self.0, &mut v) } != 0 {
+        if unsafe { ffi::PyUnstable_Code_GetExtra(code, self.index, &mut v) } != 0 {
             // SAFETY: GIL held; the call set an error.
             unsafe { ffi::PyErr_Clear() };
             return 0;
         }
-        v as usize
+        let v = v as usize;
+        if v >> 32 == self.generation {
+            v & 0xffff_ffff
+        } else {
+            0
+        }
     }
 
-    /// Marks `code` with `v` (not 0); false when CPython could not store it.
+    /// Marks `code` with `v` (not 0, below 2^32); false when CPython could not store it.
     ///
     /// # Safety
     /// GIL held; `code` is a live code object.
     pub unsafe fn set(self, code: *mut ffi::PyObject, v: usize) -> bool {
+        let v = (self.generation << 32) | v;
         // SAFETY: as the caller promises; the index was reserved.
-        let ok = unsafe { ffi::PyUnstable_Code_SetExtra(code, self.0, v as *mut std::ffi::c_void) } == 0;
+        let ok = unsafe { ffi::PyUnstable_Code_SetExtra(code, self.index, v as *mut std::ffi::c_void) } == 0;
         if !ok {
             // SAFETY: GIL held; the call set an error.
             unsafe { ffi::PyErr_Clear() };

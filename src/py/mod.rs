@@ -1,6 +1,10 @@
 //! What Python code calls: thin wrappers over the engine; no logic of their own beyond choosing
 //! worker processes (strings) or this process (callables) for `bench`.
 
+mod block;
+
+pub use block::{_trace_code, trace, RunResult, Trace};
+
 use crate::bench as engine;
 use crate::error::Error;
 use crate::record::bench::Stop;

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod child;
+pub mod inline;
 pub use child::_child;
 
 /// The standard modules the worker uses, imported before the program's directory is on

@@ -96,6 +96,16 @@ fn page(template: &str, head: Head, page: impl Serialize, data: &impl Serialize)
         .unwrap_or_else(|e| panic!("template {template}: {e:#}"))
 }
 
+/// A page as a notebook output: in an iframe of its own, so its styles and scripts stay inside
+/// and nothing is served; resizable by its corner. Its text reads with scripts blocked.
+pub fn embed(page: &str) -> String {
+    let doc = page.replace('&', "&amp;").replace('"', "&quot;");
+    format!(
+        "<div class=\"refscope-output\" style=\"resize:vertical;overflow:hidden;height:640px;min-height:160px;border:1px solid #d9dde5;border-radius:6px\">\
+<iframe srcdoc=\"{doc}\" sandbox=\"allow-scripts\" title=\"refscope report\" style=\"width:100%;height:100%;border:0\"></iframe></div>"
+    )
+}
+
 /// A share (0..=1) as a heat level 0..=5, for colouring rows.
 fn heat(share: f64) -> u8 {
     match share {
