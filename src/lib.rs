@@ -41,5 +41,11 @@ fn _refscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::_trace_code, m)?)?;
     m.add_class::<py::Trace>()?;
     m.add_class::<py::RunResult>()?;
+    m.add_function(wrap_pyfunction!(py::profile, m)?)?;
+    m.add_class::<py::ProfileResult>()?;
+    m.add_function(wrap_pyfunction!(py::explain, m)?)?;
+    m.add_class::<py::ExplainResult>()?;
+    m.add_function(wrap_pyfunction!(py::_magic, m)?)?;
+    m.add_function(wrap_pyfunction!(py::_magic_value_options, m)?)?;
     Ok(())
 }

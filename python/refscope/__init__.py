@@ -2,13 +2,17 @@
 
 from refscope._refscope import (
     BenchResult,
+    ExplainResult,
+    ProfileResult,
     RunResult,
     SizeResult,
     Trace,
     __version__,
     bench,
+    explain,
     main,
     paths,
+    profile,
     size,
     trace,
     whois,
@@ -16,14 +20,26 @@ from refscope._refscope import (
 
 __all__ = [
     "BenchResult",
+    "ExplainResult",
+    "ProfileResult",
     "RunResult",
     "SizeResult",
     "Trace",
     "__version__",
     "bench",
+    "explain",
+    "load_ipython_extension",
     "main",
     "paths",
+    "profile",
     "size",
     "trace",
     "whois",
 ]
+
+
+def load_ipython_extension(shell) -> None:
+    """`%load_ext refscope`: registers the `%refscope` and `%%refscope` magics."""
+    from refscope._ipython import load
+
+    load(shell)

@@ -27,44 +27,44 @@ statements). -s may be repeated; its parts are joined as lines, as timeit does."
 pub struct BenchArgs {
     /// Setup run once per sample before the loop (repeatable; joined as lines)
     #[arg(short, long, value_name = "SETUP")]
-    setup: Vec<String>,
+    pub(crate) setup: Vec<String>,
     /// Loops per sample (default: calibrated so one sample takes about 20 ms)
     #[arg(short, long, value_name = "N")]
-    number: Option<u64>,
+    pub(crate) number: Option<u64>,
     /// Samples per statement (default: until the interval reaches --precision)
     #[arg(short, long, value_name = "N")]
-    repeat: Option<u32>,
+    pub(crate) repeat: Option<u32>,
     /// Time unit of the table: nsec, usec, msec or sec
     #[arg(short, long, value_name = "UNIT")]
-    unit: Option<String>,
+    pub(crate) unit: Option<String>,
     /// Measure CPU time of the process (time.process_time) instead of wall time
     #[arg(short, long)]
-    process: bool,
+    pub(crate) process: bool,
     /// Also print every sample
     #[arg(short, long)]
-    verbose: bool,
+    pub(crate) verbose: bool,
     /// Stop sampling after about SECONDS even if the precision is not reached
     #[arg(long, value_name = "SECONDS", default_value_t = 3.0, allow_negative_numbers = true)]
-    time_budget: f64,
+    pub(crate) time_budget: f64,
     /// Wanted half-width of each 95% interval, in percent of the median
     #[arg(long, value_name = "PERCENT", default_value_t = 0.5, allow_negative_numbers = true)]
-    precision: f64,
+    pub(crate) precision: f64,
     /// Keep the garbage collector on while timing (timeit turns it off)
     #[arg(long)]
-    gc: bool,
+    pub(crate) gc: bool,
     /// Also write the report, every sample included, as JSON to FILE
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Also draw the samples of every statement as an SVG to FILE
     #[arg(long, value_name = "FILE")]
-    plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page to FILE: every sample drawn, the
     /// intervals and the verdicts
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// Statements to time (default: pass)
     #[arg(value_name = "STMT")]
-    stmts: Vec<String>,
+    pub(crate) stmts: Vec<String>,
 }
 
 pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {

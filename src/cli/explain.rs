@@ -28,31 +28,31 @@ cache, interned strings, shared constants, singletons, immortal objects).",
 pub struct ExplainArgs {
     /// Explain CODE, as `python -c`
     #[arg(short = 'c', value_name = "CODE")]
-    code: Option<String>,
+    pub(crate) code: Option<String>,
     /// Also write the steps as JSON to FILE (schema: docs/json-schema.md)
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Also write a self-contained step-through page to FILE
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// Stop the program after N steps
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_steps: u32,
+    pub(crate) max_steps: u32,
     /// Show at most N objects per step
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    max_objects: u32,
+    pub(crate) max_objects: u32,
     /// Follow references N levels from the names
     #[arg(long, value_name = "N", default_value_t = 4)]
-    depth: u32,
+    pub(crate) depth: u32,
     /// Stop the program after SECONDS (a loop on one line may never reach the step cap)
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true, default_value_t = 60.0)]
-    timeout: f64,
+    pub(crate) timeout: f64,
     /// Print no narrative (use with --json or --html)
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// The script and its arguments
     #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
-    argv: Vec<String>,
+    pub(crate) argv: Vec<String>,
 }
 
 pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Result<i32, Error> {
@@ -82,30 +82,60 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         max_objects: args.max_objects,
         depth: args.depth,
     };
-    let fin = py.detach(|| {
-        launcher::run(
-            &python,
-            Job {
-                capture: String::new(),
-                cwd: String::new(),
-                target,
-                args: argv.clone(),
-                include: vec![],
-                all: false,
-                heap: None,
-                memory: false,
-                explain: Some(plan),
-                subprocesses: false,
-                profile: false,
-            },
-            Some(args.timeout),
-        )
-    })?;
     let program = Program {
         kind: kind.into(),
         target: shown,
         argv,
     };
+    let code = args.code.as_deref();
+    let (rep, ended) = py.detach(|| explain_program(&python, target, program, plan, args.timeout, &cwd, code))?;
+    if !args.quiet {
+        let mut err = anstream::stderr();
+        let _ = writeln!(err);
+        let _ = err.write_all(explain::render(&rep).as_bytes());
+    }
+    if let Some(f) = json_file {
+        f.write(&rep.to_json())?;
+    }
+    if let Some(f) = html_file {
+        f.write(&Html.render(&rep))?;
+    }
+    Ok(match ended {
+        Ended::Exited(STEP_CAP_EXIT) if rep.limits.steps_cut => 0,
+        Ended::Exited(c) => c,
+        Ended::Signalled(s) => 128 + s,
+        Ended::TimedOut(_) => 124,
+    })
+}
+
+/// Runs `target` in a worker under the step tracer and words its steps.
+pub fn explain_program(
+    python: &str,
+    target: Target,
+    program: Program,
+    plan: Plan,
+    timeout: f64,
+    cwd: &std::path::Path,
+    code: Option<&str>,
+) -> Result<(explain::ExplainReport, Ended), Error> {
+    let argv = program.argv.clone();
+    let fin = launcher::run(
+        python,
+        Job {
+            capture: String::new(),
+            cwd: String::new(),
+            target,
+            args: argv,
+            include: vec![],
+            all: false,
+            heap: None,
+            memory: false,
+            explain: Some(plan),
+            subprocesses: false,
+            profile: false,
+        },
+        Some(timeout),
+    )?;
     // The run's outcome, as `refscope run` words it.
     let base = build::run(
         &fin.capture,
@@ -115,13 +145,13 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
             calibration: fin.calibration,
             end_ticks: fin.end_ticks,
             wall_ns: fin.wall_ns,
-            cwd: &cwd,
+            cwd,
             held: None,
             timeline: &[],
             children: &[],
         },
     );
-    let mut rep = explain::build(&fin.capture, program, base.outcome, &cwd, args.code.as_deref());
+    let mut rep = explain::build(&fin.capture, program, base.outcome, cwd, code);
     if rep.limits.steps_cut {
         let n = rep.steps.len();
         rep.outcome.description = if n as u32 >= rep.limits.max_steps {
@@ -136,21 +166,5 @@ pub fn run(py: Python<'_>, args: ExplainArgs, program_args: Vec<String>) -> Resu
         };
         rep.outcome.partial = true;
     }
-    if !args.quiet {
-        let mut err = anstream::stderr();
-        let _ = writeln!(err);
-        let _ = err.write_all(explain::render(&rep).as_bytes());
-    }
-    if let Some(f) = json_file {
-        f.write(&rep.to_json())?;
-    }
-    if let Some(f) = html_file {
-        f.write(&Html.render(&rep))?;
-    }
-    Ok(match fin.ended {
-        Ended::Exited(STEP_CAP_EXIT) if rep.limits.steps_cut => 0,
-        Ended::Exited(c) => c,
-        Ended::Signalled(s) => 128 + s,
-        Ended::TimedOut(_) => 124,
-    })
+    Ok((rep, fin.ended))
 }

@@ -1,11 +1,11 @@
 //! The command line: parsed here (clap), so `refscope` and `python -m refscope` are one call.
 
-mod bench;
-mod explain;
-mod output;
-mod profile;
-mod run;
-mod size;
+pub(crate) mod bench;
+pub(crate) mod explain;
+pub(crate) mod output;
+pub(crate) mod profile;
+pub(crate) mod run;
+pub(crate) mod size;
 
 use crate::error::Error;
 use anstream::eprintln;
@@ -23,13 +23,13 @@ const HINT: Style = AnsiColor::Cyan.on_default().bold();
     about = "See what your Python code does to memory and time.",
     after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope profile script.py           call tree, flame graph, pstats: every call counted\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub(crate) enum Command {
     Run(run::RunArgs),
     Bench(bench::BenchArgs),
     Size(size::SizeArgs),

@@ -29,59 +29,59 @@ report goes to stderr, so the program's stdout stays pipeable.",
 pub struct ProfileArgs {
     /// Run library module MODULE as a script, as `python -m`
     #[arg(short = 'm', value_name = "MODULE", conflicts_with = "code")]
-    module: Option<String>,
+    pub(crate) module: Option<String>,
     /// Run CODE, as `python -c`
     #[arg(short = 'c', value_name = "CODE")]
-    code: Option<String>,
+    pub(crate) code: Option<String>,
     /// Write the profile as JSON to FILE (schema: docs/json-schema.md)
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Write cProfile's stats file to FILE (for pstats, `python -m pstats`, snakeviz)
     #[arg(long, value_name = "FILE")]
-    pstats: Option<PathBuf>,
+    pub(crate) pstats: Option<PathBuf>,
     /// Write a speedscope file to FILE (https://www.speedscope.app)
     #[arg(long, value_name = "FILE")]
-    speedscope: Option<PathBuf>,
+    pub(crate) speedscope: Option<PathBuf>,
     /// Write folded stacks to FILE (`a;b;c count`, for flamegraph.pl and inferno)
     #[arg(long, value_name = "FILE")]
-    folded: Option<PathBuf>,
+    pub(crate) folded: Option<PathBuf>,
     /// Write a flame graph (SVG) to FILE
     #[arg(long, value_name = "FILE")]
-    flamegraph: Option<PathBuf>,
+    pub(crate) flamegraph: Option<PathBuf>,
     /// Write one self-contained HTML page to FILE: flame graph, call tree, function table
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// With --html: per-line figures from a `refscope run --json` report of the same program,
     /// shown beside each function's source in the page
     #[arg(long, value_name = "RUN.json", requires = "html")]
-    lines_from: Option<PathBuf>,
+    pub(crate) lines_from: Option<PathBuf>,
     /// Draw the flame graph root on top (an icicle graph)
     #[arg(long)]
-    icicle: bool,
+    pub(crate) icicle: bool,
     /// What the flame graph's widths stand for
     #[arg(long, value_name = "WHAT", value_enum, default_value_t = By::Time)]
-    flamegraph_by: By,
+    pub(crate) flamegraph_by: By,
     /// Also charge allocations to each call (bytes allocated and objects created per node)
     #[arg(long)]
-    memory: bool,
+    pub(crate) memory: bool,
     /// Stop the program after SECONDS and report what was measured until then
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-    timeout: Option<f64>,
+    pub(crate) timeout: Option<f64>,
     /// Also count files matching PATTERN as yours: a directory, a file or a glob (repeatable)
     #[arg(long, value_name = "PATTERN")]
-    include: Vec<String>,
+    pub(crate) include: Vec<String>,
     /// Give every Python function its own node, standard library and installed packages included
     #[arg(long)]
-    all: bool,
+    pub(crate) all: bool,
     /// How many functions to list
     #[arg(long, value_name = "N", default_value_t = 15)]
-    top: usize,
+    pub(crate) top: usize,
     /// Print no terminal report (use with the file options)
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// The script and its arguments
     #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
-    argv: Vec<String>,
+    pub(crate) argv: Vec<String>,
 }
 
 pub fn run(py: Python<'_>, args: ProfileArgs, program_args: Vec<String>) -> Result<i32, Error> {

@@ -30,49 +30,49 @@ The report goes to stderr, so the program's stdout stays pipeable.",
 pub struct RunArgs {
     /// Run library module MODULE as a script, as `python -m`
     #[arg(short = 'm', value_name = "MODULE", conflicts_with = "code")]
-    module: Option<String>,
+    pub(crate) module: Option<String>,
     /// Run CODE, as `python -c`
     #[arg(short = 'c', value_name = "CODE")]
-    code: Option<String>,
+    pub(crate) code: Option<String>,
     /// Also write the report as JSON to FILE (schema: docs/json-schema.md)
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page to FILE: every line with its heat,
     /// the memory timeline, functions (heap: the census by type and the top retainers)
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// Stop the program after SECONDS and report what was measured until then
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
-    timeout: Option<f64>,
+    pub(crate) timeout: Option<f64>,
     /// Also trace files matching PATTERN: a directory, a file or a glob (repeatable)
     #[arg(long, value_name = "PATTERN")]
-    include: Vec<String>,
+    pub(crate) include: Vec<String>,
     /// Trace every Python file, standard library and installed packages included
     #[arg(long)]
-    all: bool,
+    pub(crate) all: bool,
     /// How many of the hottest lines to list
     #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
+    pub(crate) top: usize,
     /// Leave memory out: no allocator hooks, GC runs or survivors (time and hits only)
     #[arg(long)]
-    no_memory: bool,
+    pub(crate) no_memory: bool,
     /// Measure only the main process, not the Python processes the program starts
     #[arg(long)]
-    no_subprocesses: bool,
+    pub(crate) no_subprocesses: bool,
     /// Print every line that ran in the annotated source (by default a big report shows the lines
     /// with at least 1% of the time or memory, and a line around each)
     #[arg(long)]
-    full: bool,
+    pub(crate) full: bool,
     /// Print no terminal report (use with --json)
     #[arg(short, long)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// The script and its arguments
     #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true)]
-    argv: Vec<String>,
+    pub(crate) argv: Vec<String>,
 }
 
 /// The longest `--timeout` (about 31 years): longer ones cannot be waited for.
-pub(super) const MAX_TIMEOUT: f64 = 1e9;
+pub(crate) const MAX_TIMEOUT: f64 = 1e9;
 
 /// Splits `refscope run [OPTIONS] TARGET ARGS…` so that everything after the script, `-m MODULE`
 /// or `-c CODE` belongs to the program, as with `python`.
@@ -201,7 +201,7 @@ fn check_script(py: Python<'_>, path: &str, bytes: &[u8]) -> Result<(), Error> {
     check_syntax(py, PyBytes::new(py, bytes).into_any(), &abs.display().to_string(), path)
 }
 
-pub(super) fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
+pub(crate) fn check_syntax(py: Python<'_>, source: Bound<'_, PyAny>, filename: &str, shown: &str) -> Result<(), Error> {
     let kw = PyDict::new(py);
     let compiled = kw.set_item("dont_inherit", true).and_then(|_| {
         py.import("builtins")?
@@ -231,9 +231,9 @@ alone keeps alive (its retained size), largest first.",
 pub struct HeapArgs {
     /// Take the census just before FILE:LINE first runs (default: at exit)
     #[arg(long, value_name = "FILE:LINE")]
-    at: Option<String>,
+    pub(crate) at: Option<String>,
     #[command(flatten)]
-    run: RunArgs,
+    pub(crate) run: RunArgs,
 }
 
 pub fn heap(py: Python<'_>, args: HeapArgs, program_args: Vec<String>) -> Result<i32, Error> {

@@ -22,23 +22,23 @@ singletons (None, small ints, immortal objects) are not counted unless --include
 pub struct SizeArgs {
     /// Python code run first (repeatable; joined as lines)
     #[arg(short, long, value_name = "SETUP")]
-    setup: Vec<String>,
+    pub(crate) setup: Vec<String>,
     /// Count classes, modules, functions and shared singletons too
     #[arg(long)]
-    include_shared: bool,
+    pub(crate) include_shared: bool,
     /// How many types and largest parts to list
     #[arg(long, value_name = "N", default_value_t = 10)]
-    top: usize,
+    pub(crate) top: usize,
     /// Also write the report as JSON to FILE
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Also write the report as one self-contained HTML page to FILE: bytes by type, the largest
     /// parts as a tree you can open
     #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    pub(crate) html: Option<PathBuf>,
     /// The expression whose value is measured
     #[arg(value_name = "EXPR")]
-    expr: String,
+    pub(crate) expr: String,
 }
 
 use crate::error::python_text as describe;

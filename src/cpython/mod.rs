@@ -319,6 +319,11 @@ impl CodeMark {
         (index >= 0).then_some(CodeMark { index, generation })
     }
 
+    /// This session's number: state a thread kept from an earlier session is stale.
+    pub fn generation(self) -> usize {
+        self.generation
+    }
+
     /// The mark on `code`: 0 when it has none of this session's.
     ///
     /// # Safety

@@ -57,6 +57,8 @@ pub struct Stack {
     root: u32,
     /// Ticks spent inside this thread's callbacks so far.
     overhead: u64,
+    /// The profiling session this stack belongs to (`CodeMark::generation`).
+    session: usize,
 }
 
 impl Stack {
@@ -66,6 +68,7 @@ impl Stack {
             thread: NO_SLOT,
             root: NO_SLOT,
             overhead: 0,
+            session: 0,
         }
     }
 
@@ -467,6 +470,10 @@ impl Profiler {
     /// Charges every frame still open on this thread up to `t` (the program is ending).
     pub fn close_all(&mut self, t: u64) {
         with_thread(t, |ts| {
+            if ts.session != self.mark.generation() {
+                *ts = Stack::new();
+                ts.session = self.mark.generation();
+            }
             while let Some(f) = ts.frames.pop() {
                 self.close(ts, f, t);
             }
@@ -490,7 +497,14 @@ impl Profiler {
 fn with<R>(t: u64, none: R, f: impl FnOnce(&mut Profiler, &mut Stack) -> R) -> R {
     // SAFETY: calls are reported with the GIL held and never re-enter.
     match unsafe { PROFILER.get() }.as_mut() {
-        Some(p) => with_thread(t, |ts| f(p, ts)),
+        Some(p) => with_thread(t, |ts| {
+            // What an earlier session (an earlier `refscope.profile()`) left on this thread goes.
+            if ts.session != p.mark.generation() {
+                *ts = Stack::new();
+                ts.session = p.mark.generation();
+            }
+            f(p, ts)
+        }),
         None => none,
     }
 }

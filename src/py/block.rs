@@ -15,9 +15,12 @@ use std::path::{Path, PathBuf};
 #[pyclass(module = "refscope", frozen)]
 pub struct RunResult {
     pub report: Report,
+    /// How the terminal text reads: hottest lines listed, every line of the source.
+    pub top: usize,
+    pub full: bool,
 }
 
-fn loads<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyAny>> {
+pub(super) fn loads<'py>(py: Python<'py>, json: String) -> PyResult<Bound<'py, PyAny>> {
     py.import("json")?.call_method1("loads", (json,))
 }
 
@@ -85,7 +88,11 @@ impl RunResult {
     }
 
     fn __repr__(&self) -> String {
-        anstream::adapter::strip_str(&Terminal::top(10).render(&self.report)).to_string()
+        let t = Terminal {
+            full: self.full,
+            ..Terminal::top(self.top)
+        };
+        anstream::adapter::strip_str(&t.render(&self.report)).to_string()
     }
 }
 
@@ -166,7 +173,14 @@ impl Trace {
         report.outcome.exit_code = None;
         report.outcome.status = if exc.is_some() { "raised" } else { "finished" }.into();
         fill_sources(py, &mut report);
-        self.result = Some(Py::new(py, RunResult { report })?);
+        self.result = Some(Py::new(
+            py,
+            RunResult {
+                report,
+                top: 10,
+                full: false,
+            },
+        )?);
         Ok(false)
     }
 
@@ -177,6 +191,13 @@ impl Trace {
             .as_ref()
             .map(|r| r.clone_ref(py))
             .ok_or_else(|| PyRuntimeError::new_err("the block has not ended yet: read .report after the with block"))
+    }
+}
+
+impl Trace {
+    /// The report, once the block has ended.
+    pub(super) fn finished(&self, py: Python<'_>) -> PyResult<Py<RunResult>> {
+        self.report(py)
     }
 }
 
@@ -210,6 +231,7 @@ fn plan(roots: Vec<PathBuf>, exact: Vec<String>, include: Vec<String>, all: bool
         all,
         memory,
         code: None,
+        calls: false,
     }
 }
 
@@ -260,4 +282,163 @@ pub fn _trace_code(
         held: Some((name, source)),
         result: None,
     }
+}
+
+/// The profile of a block, a callable or a cell: prints as `refscope profile`'s call tree,
+/// renders as its HTML page in notebooks.
+#[pyclass(module = "refscope", frozen)]
+pub struct ProfileResult {
+    pub report: crate::report::profile::Profile,
+    pub top: usize,
+    /// What the callable returned (None for code).
+    #[pyo3(get)]
+    pub value: Py<PyAny>,
+}
+
+#[pymethods]
+impl ProfileResult {
+    /// Functions with calls, total and self time (the `--json` schema's `functions`).
+    #[getter]
+    fn functions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        loads(py, serde_json::to_string(&self.report.functions).expect("serializes"))
+    }
+
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        loads(py, Json.render(&self.report))
+    }
+
+    fn to_json(&self) -> String {
+        Json.render(&self.report)
+    }
+
+    /// `refscope profile --html`'s page.
+    fn to_html(&self) -> String {
+        html::profile::html(&self.report, &[])
+    }
+
+    /// Writes cProfile's stats file (for pstats, snakeviz), as `cProfile.Profile.dump_stats`.
+    fn dump_stats(&self, path: PathBuf) -> PyResult<()> {
+        std::fs::write(&path, crate::report::pstats::render(&self.report))
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display())))
+    }
+
+    fn _repr_html_(&self) -> String {
+        html::embed(&self.to_html())
+    }
+
+    #[pyo3(signature = (include = None, exclude = None))]
+    fn _repr_mimebundle_<'py>(
+        &self,
+        py: Python<'py>,
+        include: Option<Bound<'py, PyAny>>,
+        exclude: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = (include, exclude);
+        bundle(py, &self.__repr__(), &self._repr_html_(), &self.to_json(), "profile")
+    }
+
+    fn __repr__(&self) -> String {
+        anstream::adapter::strip_str(&Terminal::top(self.top).render(&self.report)).to_string()
+    }
+}
+
+/// Profiles `target` in this process with refscope's profiler: a callable is called with `args`
+/// and `kwargs` (its return value is `.value`); a string is run as code in the caller's globals.
+/// Your code is the caller's file's directory, plus `include`, or everything with `all`.
+#[pyfunction]
+#[pyo3(signature = (target, /, *args, include = Vec::new(), all = false, memory = false, top = 20, **kwargs))]
+#[allow(clippy::too_many_arguments)]
+pub fn profile(
+    py: Python<'_>,
+    target: Bound<'_, PyAny>,
+    args: Bound<'_, pyo3::types::PyTuple>,
+    include: Vec<String>,
+    all: bool,
+    memory: bool,
+    top: usize,
+    kwargs: Option<Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<ProfileResult> {
+    let frame = py.import("sys")?.call_method1("_getframe", (0,))?;
+    let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if !file.starts_with('<') {
+        let abs = std::path::absolute(&file).unwrap_or_else(|_| PathBuf::from(&file));
+        roots.extend(abs.parent().map(Path::to_path_buf));
+    }
+    let name = "<refscope.profile>".to_string();
+    let (code, source) = match target.cast::<pyo3::types::PyString>() {
+        Ok(s) => {
+            let src = s.to_string();
+            let code = py
+                .import("builtins")?
+                .getattr("compile")?
+                .call1((&src, &name, "exec"))?;
+            (Some(code), Some(src))
+        }
+        Err(_) => (None, None),
+    };
+    let mut exact = Vec::new();
+    if code.is_some() {
+        exact.push(name.clone());
+    }
+    let globals = frame.getattr("f_globals")?;
+    let plan = Plan {
+        roots,
+        exact,
+        include,
+        all,
+        memory,
+        code: code.as_ref().map(|c| c.clone().unbind()),
+        calls: true,
+    };
+    let (report, value) = profile_plan(py, plan, name, source, |py| match &code {
+        Some(c) => py
+            .import("builtins")?
+            .call_method1("exec", (c, &globals))
+            .map(|_| py.None()),
+        None => target.call(args.clone(), kwargs.as_ref()).map(Bound::unbind),
+    })?;
+    match value {
+        Ok(value) => Ok(ProfileResult { report, top, value }),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `body` under the profiler: the profile, and what `body` returned or raised.
+pub fn profile_plan(
+    py: Python<'_>,
+    plan: Plan,
+    target: String,
+    source: Option<String>,
+    body: impl FnOnce(Python<'_>) -> PyResult<Py<PyAny>>,
+) -> PyResult<(crate::report::profile::Profile, PyResult<Py<PyAny>>)> {
+    let memory = plan.memory;
+    let session = inline::start(py, plan)?;
+    let value = body(py);
+    let m = inline::stop(py, session);
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut report = build::profile(
+        &m.capture,
+        &Run {
+            program: Program {
+                kind: "block".into(),
+                target: target.clone(),
+                argv: Vec::new(),
+            },
+            ended: Ended::Exited(0),
+            calibration: m.calibration,
+            end_ticks: m.end_ticks,
+            wall_ns: m.wall_ns,
+            cwd: &cwd,
+            held: source.as_deref().map(|s| (target.as_str(), s)),
+            timeline: &[],
+            children: &[],
+        },
+        memory,
+    );
+    report.outcome.description = match &value {
+        Ok(_) => "the block ran to its end".into(),
+        Err(e) => format!("the block raised {}", crate::error::python_text(py, e)),
+    };
+    Ok((report, value))
 }

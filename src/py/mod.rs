@@ -2,14 +2,18 @@
 //! worker processes (strings) or this process (callables) for `bench`.
 
 mod block;
+mod magic;
+mod story;
 
-pub use block::{_trace_code, trace, RunResult, Trace};
+pub use block::{_trace_code, profile, trace, ProfileResult, RunResult, Trace};
+pub use magic::{_magic, _magic_value_options};
+pub use story::{explain, ExplainResult};
 
 use crate::bench as engine;
 use crate::error::Error;
 use crate::record::bench::Stop;
 use crate::report::bench::BenchReport;
-use crate::report::{build, Json, Render, Svg, Terminal};
+use crate::report::{build, Html, Json, Render, Svg, Terminal};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -17,6 +21,8 @@ use pyo3::types::PyString;
 #[pyclass(module = "refscope", frozen)]
 pub struct BenchResult {
     report: BenchReport,
+    /// The terminal table's unit (None: chosen from the first median).
+    unit: Option<crate::report::terminal::Unit>,
 }
 
 #[pymethods]
@@ -60,12 +66,31 @@ impl BenchResult {
     }
 
     fn __repr__(&self) -> String {
-        anstream::adapter::strip_str(&Terminal::top(0).render(&self.report)).to_string()
+        let t = Terminal {
+            unit: self.unit,
+            ..Terminal::top(0)
+        };
+        anstream::adapter::strip_str(&t.render(&self.report)).to_string()
+    }
+
+    /// `refscope bench --html`'s page.
+    fn to_html(&self) -> String {
+        Html.render(&self.report)
     }
 
     fn _repr_html_(&self) -> String {
-        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        format!("<pre>{}</pre>{}", esc(&self.__repr__()), Svg.render(&self.report))
+        crate::report::html::embed(&self.to_html())
+    }
+
+    #[pyo3(signature = (include = None, exclude = None))]
+    fn _repr_mimebundle_<'py>(
+        &self,
+        py: Python<'py>,
+        include: Option<Bound<'py, PyAny>>,
+        exclude: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = (include, exclude);
+        block::bundle(py, &self.__repr__(), &self._repr_html_(), &self.to_json(), "bench")
     }
 }
 
@@ -127,12 +152,14 @@ pub fn bench(
         }
         return Ok(BenchResult {
             report: build::bench(&samples, &opts, &version, false),
+            unit: None,
         });
     }
     let timers = engine::worker::timers(py, &stmts, &setup, gc, process_time)?;
     let samples = engine::run(&opts, engine::in_this_process(py, &timers), |_| {})?;
     Ok(BenchResult {
         report: build::bench(&samples, &opts, &version, true),
+        unit: None,
     })
 }
 
@@ -140,6 +167,7 @@ pub fn bench(
 #[pyclass(module = "refscope", frozen)]
 pub struct SizeResult {
     report: crate::record::size::SizeReport,
+    top: usize,
 }
 
 #[pymethods]
@@ -195,8 +223,28 @@ impl SizeResult {
         py.import("json")?
             .call_method1("loads", (serde_json::to_string(&self.report).expect("serializes"),))
     }
+    fn to_json(&self) -> String {
+        Json.render(&self.report)
+    }
+    /// `refscope size --html`'s page.
+    fn to_html(&self) -> String {
+        Html.render(&self.report)
+    }
+    fn _repr_html_(&self) -> String {
+        crate::report::html::embed(&self.to_html())
+    }
+    #[pyo3(signature = (include = None, exclude = None))]
+    fn _repr_mimebundle_<'py>(
+        &self,
+        py: Python<'py>,
+        include: Option<Bound<'py, PyAny>>,
+        exclude: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = (include, exclude);
+        block::bundle(py, &self.__repr__(), &self._repr_html_(), &self.to_json(), "size")
+    }
     fn __repr__(&self) -> String {
-        anstream::adapter::strip_str(&Terminal::top(10).render(&self.report)).to_string()
+        anstream::adapter::strip_str(&Terminal::top(self.top).render(&self.report)).to_string()
     }
 }
 
@@ -215,6 +263,7 @@ pub fn size(
     let what: String = py.import("reprlib")?.call_method1("repr", (&obj,))?.extract()?;
     Ok(SizeResult {
         report: crate::objects::measure(py, &obj, &what, include_shared, top, retained, crate::objects::never)?,
+        top,
     })
 }
 

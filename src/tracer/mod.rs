@@ -76,6 +76,8 @@ pub struct ThreadState {
     overhead: u64,
     /// When the last event of this thread arrived.
     last: u64,
+    /// The measuring session this state belongs to (`CodeMark::generation`).
+    session: usize,
 }
 
 impl ThreadState {
@@ -85,6 +87,16 @@ impl ThreadState {
             active: Vec::new(),
             overhead: 0,
             last: 0,
+            session: 0,
+        }
+    }
+
+    /// Forgets what an earlier session (an earlier `refscope.trace()` block) left on this thread.
+    #[inline(always)]
+    fn join(&mut self, session: usize) {
+        if self.session != session {
+            *self = ThreadState::new();
+            self.session = session;
         }
     }
 
@@ -451,6 +463,7 @@ impl Tracer {
     /// Events stopped reaching this thread: says from which line, and charges the frames still
     /// open up to the last event seen.
     pub fn lost(&mut self, ts: &mut ThreadState, reason: &str) {
+        ts.join(self.mark.generation());
         let slot = ts.top_line();
         self.out.log(&Record::Lost {
             slot,
@@ -475,6 +488,7 @@ impl Tracer {
 
     /// Charges every frame still open on this thread up to `t` (the program is ending).
     pub fn close_all(&mut self, ts: &mut ThreadState, t: u64) {
+        ts.join(self.mark.generation());
         while let Some(key) = ts.top_key() {
             self.end(ts, key, t);
         }
@@ -508,6 +522,7 @@ pub fn on_start(
     };
     // Through `with_thread` even for untraced code, so the callback's time counts as overhead.
     with_thread(t, |ts| {
+        ts.join(tr.mark.generation());
         // SAFETY: `code` is the live code object of the event.
         let Some(c) = (unsafe { tr.code(code) }) else {
             return false;
@@ -525,7 +540,10 @@ pub fn on_line(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, line: u32,
     let Some(tr) = (unsafe { TRACER.get() }).as_mut() else {
         return true;
     };
-    with_thread(t, |ts| tr.line(ts, key, code, line, t))
+    with_thread(t, |ts| {
+        ts.join(tr.mark.generation());
+        tr.line(ts, key, code, line, t)
+    })
 }
 
 /// Whether `code` is traced (see `cpython::Events::traced`).
@@ -547,6 +565,7 @@ pub fn on_end(key: usize, code: impl FnOnce() -> *mut ffi::PyObject, t: u64) -> 
         return Leave::Traced { generator: false };
     };
     with_thread(t, |ts| {
+        ts.join(tr.mark.generation());
         // SAFETY: the code object of the event is live.
         if ts.top_key() != Some(key) && unsafe { tr.code(code()) }.is_none() {
             return Leave::Untraced;

@@ -2,10 +2,11 @@
 //! worker's tracer and allocator hooks, installed around the block, write a capture of their own
 //! that is read back when the block ends. One block at a time per process.
 
-use super::{code_mark, code_tree, filter, measure, process, start_clock, start_record};
+use super::{code_mark, code_tree, filter, measure, process, profile, start_clock, start_record};
 use crate::capture::{Reader, RunDir, Writer};
 use crate::clock::{self, Calibration};
 use crate::cpython::GilCell;
+use crate::profiler::{Profiler, PROFILER};
 use crate::record::{Capture, Origin, Sample, FLAG_FINISHED};
 use crate::site::Pause;
 use crate::tracer::{with_thread, Tracer, TRACER};
@@ -28,6 +29,8 @@ pub struct Plan {
     pub memory: bool,
     /// A code object traced with everything nested in it, whatever its file (a cell's code).
     pub code: Option<Py<PyAny>>,
+    /// Calls (`refscope profile`'s profiler) rather than lines.
+    pub calls: bool,
 }
 
 /// A block being measured.
@@ -55,16 +58,17 @@ static FORK_HANDLER: GilCell<bool> = GilCell::new(false);
 /// Starts measuring: from here on, lines of your code and allocations are counted.
 pub fn start(py: Python<'_>, plan: Plan) -> PyResult<Session> {
     // SAFETY: GIL held; only read.
-    if unsafe { TRACER.get() }.is_some() || unsafe { crate::profiler::PROFILER.get() }.is_some() {
+    if unsafe { TRACER.get() }.is_some() || unsafe { PROFILER.get() }.is_some() || crate::explain::active() {
         return Err(PyRuntimeError::new_err(
             "refscope is already measuring this process: one block at a time",
         ));
     }
     let sys = py.import("sys")?;
     // Python 3.9 to 3.11 have one trace hook per thread: taking it would blind a debugger or coverage.
-    if !cfg!(Py_3_12) && !sys.call_method0("gettrace")?.is_none() {
+    let hook = if plan.calls { "getprofile" } else { "gettrace" };
+    if !cfg!(Py_3_12) && !sys.call_method0(hook)?.is_none() {
         return Err(PyRuntimeError::new_err(
-            "another trace function is set (a debugger or coverage): refscope cannot measure alongside it on Python < 3.12",
+            "another trace or profile function is set (a debugger, coverage, cProfile): refscope cannot measure alongside it on Python < 3.12",
         ));
     }
     let dir = RunDir::new()?;
@@ -73,7 +77,7 @@ pub fn start(py: Python<'_>, plan: Plan) -> PyResult<Session> {
     let live = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(crate::launcher::map_error)?);
     let mut out = Writer::open(&path.display().to_string())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
-    out.log(&start_record(&sys, false)?);
+    out.log(&start_record(&sys, plan.calls)?);
     out.log(&process(Origin::Main));
     let cwd = std::env::current_dir().map_err(|_| crate::error::Error::NoCwd)?;
     let mut filter = filter(
@@ -87,7 +91,7 @@ pub fn start(py: Python<'_>, plan: Plan) -> PyResult<Session> {
     if let Some(code) = &plan.code {
         filter.set_programs(code_tree(py, code.bind(py))?);
     }
-    let tracer = Tracer::new(out, filter, code_mark(py)?);
+    let mark = code_mark(py)?;
     // SAFETY: GIL held; nothing else borrows FORK_HANDLER.
     let registered = unsafe { FORK_HANDLER.get() };
     if !*registered {
@@ -118,7 +122,11 @@ pub fn start(py: Python<'_>, plan: Plan) -> PyResult<Session> {
     py.import("gc")?.call_method0("collect")?;
     let a = (clock::ticks(), clock::monotonic_ns());
     let started = Instant::now();
-    measure(py, tracer, plan.memory);
+    if plan.calls {
+        profile(py, Profiler::new(out, filter, mark), plan.memory);
+    } else {
+        measure(py, Tracer::new(out, filter, mark), plan.memory);
+    }
     start_clock();
     Ok(Session {
         dir,
@@ -135,6 +143,18 @@ pub fn stop(py: Python<'_>, s: Session) -> Measured {
     let t = clock::ticks();
     {
         let _pause = Pause::new();
+        // SAFETY: GIL held; taken before uninstalling, so what that runs is not profiled.
+        if let Some(mut p) = unsafe { PROFILER.get() }.take() {
+            if cpython::uninstall_calls(py) == cpython::Handover::Replaced {
+                p.lost(super::LOST_PROFILE_HOOK, t);
+            } else {
+                p.close_all(t);
+            }
+            p.log_spans();
+            memory::finish(py, p.writer_mut());
+            p.writer().header().end_ticks.store(t, Ordering::Relaxed);
+            p.writer().set_flag(FLAG_FINISHED);
+        }
         let handover = cpython::uninstall(py);
         // SAFETY: GIL held, and the tracer is uninstalled: nothing else borrows TRACER.
         if let Some(mut tr) = unsafe { TRACER.get() }.take() {

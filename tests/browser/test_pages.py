@@ -27,12 +27,27 @@ def pages(tmp_path_factory):
     refscope("run", "-q", "--html", d / "run.html", "--json", d / "run.json", PROGRAM)
     refscope("heap", "-q", "--html", d / "heap.html", "--json", d / "heap.json", PROGRAM)
     refscope(
-        "size", "-s", "d = {'rows': [list(range(500)) for _ in range(40)], 'names': ['x' * 50] * 9}", "d",
-        "--html", d / "size.html", "--json", d / "size.json",
+        "size",
+        "-s",
+        "d = {'rows': [list(range(500)) for _ in range(40)], 'names': ['x' * 50] * 9}",
+        "d",
+        "--html",
+        d / "size.html",
+        "--json",
+        d / "size.json",
     )
     refscope(
-        "bench", "--time-budget", "0.6", "-s", "xs = list(range(300))", "sum(xs)", "sorted(xs)",
-        "--html", d / "bench.html", "--json", d / "bench.json",
+        "bench",
+        "--time-budget",
+        "0.6",
+        "-s",
+        "xs = list(range(300))",
+        "sum(xs)",
+        "sorted(xs)",
+        "--html",
+        d / "bench.html",
+        "--json",
+        d / "bench.json",
     )
     refscope("profile", "-q", "--html", d / "profile.html", PROGRAM)
     refscope("explain", "-q", "--html", d / "explain.html", REPO / "examples" / "lesson" / "self_referencing_list.py")

@@ -143,7 +143,7 @@ def test_another_trace_function_is_not_taken_on_older_pythons():
             print(e)
         """
     )
-    assert "another trace function is set" in res.stdout, res
+    assert "another trace or profile function is set" in res.stdout, res
 
 
 def test_a_fork_inside_the_block_leaves_the_parents_figures_alone():
@@ -180,3 +180,43 @@ def test_code_run_as_a_cell_is_traced_with_its_source(tmp_path):
     assert hits[2] == 50 and f["lines"][0]["source"].strip() == "def double(x):"
     assert "return 2 * x" in t.report.to_html()
     assert not os.path.exists(name)
+
+
+def test_profile_a_callable_and_code_in_this_process():
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    p = refscope.profile(fib, 12)
+    assert p.value == 144
+    calls = {f["name"].split(".")[-1]: f["calls"] for f in p.functions}
+    assert calls["fib"] == 465
+    assert "fib" in repr(p) and p.to_html().startswith("<!doctype html>")
+    # Code runs in the caller's globals.
+    q = refscope.profile("total = sum(_calls(k) for k in range(8))")
+    assert {f["name"]: f["calls"] for f in q.functions}["_calls"] == sum(_calls(k) for k in range(8))
+    assert set(q._repr_mimebundle_()) == {"text/plain", "text/html", "application/vnd.refscope.profile+json"}
+
+
+def _calls(n):
+    return 1 if n < 2 else 1 + _calls(n - 1) + _calls(n - 2)
+
+
+def test_profile_dump_stats_reads_in_pstats(tmp_path):
+    import pstats
+
+    p = refscope.profile(_calls, 10)
+    assert p.value == _calls(10)
+    p.dump_stats(str(tmp_path / "out.prof"))
+    stats = pstats.Stats(str(tmp_path / "out.prof"))
+    assert stats.total_calls == _calls(10)
+
+
+def test_explain_and_the_pages_of_size_and_bench():
+    e = refscope.explain("a = [1]\nb = a\n")
+    assert len(e.steps) == 2 and "aliased" in repr(e)
+    assert e.to_html().startswith("<!doctype html>")
+    s = refscope.size([list(range(10))] * 3)
+    assert s.to_html().startswith("<!doctype html>") and "Largest parts" in s.to_html()
+    assert set(s._repr_mimebundle_()) == {"text/plain", "text/html", "application/vnd.refscope.size+json"}
+    b = refscope.bench(lambda: sum(range(10)), time_budget=0.2)
+    assert "Every sample" in b.to_html() and b._repr_html_().startswith('<div class="refscope-output"')
