@@ -94,7 +94,7 @@ def test_run_magic_counts_the_cells_lines_in_the_kernels_namespace(kernel):
 def test_size_magic_equals_refscope_size(kernel):
     execute(kernel, "%load_ext refscope")
     execute(kernel, "rows = [list(range(k)) for k in range(60)]")
-    data, report = one_bundle(execute(kernel, "%refscope size --top 5 rows"), "size")
+    _, report = one_bundle(execute(kernel, "%refscope size --top 5 rows"), "size")
     cli = subprocess.run(
         [
             sys.executable,
