@@ -129,7 +129,7 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
     let (path, file) = dir.capture("main")?;
     let cwd = std::env::current_dir().map_err(|_| Error::NoCwd)?;
     // SAFETY: the launcher only reads the mapping; the worker writes it through its own.
-    let live = unsafe { memmap2::Mmap::map(&file) }.map_err(map_error)?;
+    let live = unsafe { memmap2::Mmap::map(&file) }.map_err(capture::map_error)?;
     // SAFETY: the mapping is FILE_SIZE bytes, page aligned, and starts with the header.
     let header = unsafe { &*(live.as_ptr() as *const capture::Header) };
     job.capture = path.display().to_string();
@@ -212,13 +212,4 @@ pub fn run(python: &str, mut job: Job, timeout: Option<f64>) -> Result<Finished,
         end_ticks: b.0,
         wall_ns,
     })
-}
-
-/// A mapping refused for lack of address space is the memory limit's doing (`ulimit -v`).
-pub fn map_error(e: std::io::Error) -> Error {
-    if e.raw_os_error() == Some(libc::ENOMEM) {
-        Error::MemoryLimit(capture::FILE_SIZE as u64 >> 20)
-    } else {
-        Error::Internal(format!("cannot map capture: {e}"))
-    }
 }

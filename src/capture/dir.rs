@@ -123,3 +123,12 @@ pub fn alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// A mapping refused for lack of address space is the memory limit's doing (`ulimit -v`).
+pub fn map_error(e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ENOMEM) {
+        Error::MemoryLimit(FILE_SIZE as u64 >> 20)
+    } else {
+        Error::Internal(format!("cannot map capture: {e}"))
+    }
+}

@@ -9,7 +9,7 @@ mod fork;
 mod reader;
 mod writer;
 
-pub use dir::{alive, RunDir};
+pub use dir::{alive, map_error, RunDir};
 pub use fork::followed;
 
 pub use reader::Reader;

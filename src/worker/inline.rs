@@ -74,7 +74,7 @@ pub fn start(py: Python<'_>, plan: Plan) -> PyResult<Session> {
     let dir = RunDir::new()?;
     let (path, file) = dir.capture("block")?;
     // SAFETY: read-only; the writer below maps the same file to write it.
-    let live = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(crate::launcher::map_error)?);
+    let live = Arc::new(unsafe { memmap2::Mmap::map(&file) }.map_err(crate::capture::map_error)?);
     let mut out = Writer::open(&path.display().to_string())
         .map_err(|e| PyRuntimeError::new_err(format!("cannot open capture file: {e}")))?;
     out.log(&start_record(&sys, plan.calls)?);

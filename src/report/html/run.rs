@@ -80,7 +80,8 @@ impl<'a> Row<'a> {
 struct File<'a> {
     id: usize,
     display: &'a str,
-    rows: Vec<Row<'a>>,
+    /// Rows in chunks of `CHUNK`, a `tbody` each.
+    rows: Vec<Vec<Row<'a>>>,
     ran: usize,
     self_ns: u64,
     alloc: u64,
@@ -398,7 +399,7 @@ fn files(r: &Report, wall: u64, total_alloc: u64) -> (Vec<File<'_>>, Option<Stri
                 } else {
                     f.source.len().saturating_sub(f.lines.len())
                 },
-                rows,
+                rows: chunks(rows),
             }
         })
         .collect();
@@ -410,6 +411,18 @@ fn files(r: &Report, wall: u64, total_alloc: u64) -> (Vec<File<'_>>, Option<Stri
         )
     });
     (out, note)
+}
+
+/// Source rows per `tbody`.
+const CHUNK: usize = 200;
+
+fn chunks(rows: Vec<Row<'_>>) -> Vec<Vec<Row<'_>>> {
+    let mut out = Vec::with_capacity(rows.len().div_ceil(CHUNK));
+    let mut it = rows.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(CHUNK).collect());
+    }
+    out
 }
 
 /// At most `n` points: each stretch of time keeps its point of highest heap (peaks stay visible).
