@@ -171,3 +171,49 @@ def test_pages_read_with_javascript_off(pages, browser, name):
 def test_page_data_is_the_pages_own(pages):
     data = page_data((pages / "run.html").read_text())
     assert data["timeline"] and all(len(p) == 3 for p in data["timeline"])
+
+
+@pytest.fixture(scope="module")
+def big_page(tmp_path_factory):
+    """A run page over the static budget: 1,200 small functions (6,000 lines), every one called."""
+    d = tmp_path_factory.mktemp("big")
+    src = []
+    for n in range(1200):
+        src += [f"def f{n}(x):", f"    y = [x] * {n % 5 + 1}", "    z = len(y)", "    return z + x", ""]
+    src += ["for i in range(1200):", "    globals()[f'f{i}'](i)"]
+    (d / "big.py").write_text("\n".join(src) + "\n")
+    refscope("run", "-q", "--html", d / "big.html", "--json", d / "big.json", d / "big.py", cwd=d)
+    return d
+
+
+def test_a_big_page_draws_far_chunks_when_they_are_reached(big_page, page):
+    path = big_page / "big.html"
+    report = json.loads((big_page / "big.json").read_text())
+    (f,) = report["files"]
+    last = f["lines"][-1]
+    page.goto(path.as_uri())
+    assert page.errors == [] and page.requests == [path.as_uri()]
+    drawn = page.eval_on_selector_all("tr[id^='L0-']", "r => r.length")
+    assert drawn <= 1500 < 6002, drawn
+    assert page.query_selector("tbody.lazy")
+    # Scrolling to the end draws the last lines, with the report's figures.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_selector(f"#L0-{last['line']}", state="attached")
+    cells = page.eval_on_selector(f"#L0-{last['line']}", "tr => [...tr.cells].map(c => c.textContent)")
+    assert cells[0] == str(last["line"]) and cells[1] == f"{last['hits']:,}"
+    # A permalink to a line not drawn yet draws it and goes there.
+    middle = f["lines"][len(f["lines"]) // 2]
+    page.goto(path.as_uri() + f"#L0-{middle['line']}")
+    page.wait_for_selector(f"#L0-{middle['line']}", state="attached")
+    assert page.evaluate(f"document.getElementById('L0-{middle['line']}').getBoundingClientRect().top") < 900
+    assert page.errors == []
+
+
+def test_a_big_page_reads_its_drawn_part_with_javascript_off(big_page, browser):
+    context = browser.new_context(java_script_enabled=False)
+    pg = context.new_page()
+    pg.goto((big_page / "big.html").as_uri())
+    assert "drawn by the page's script when scrolled to" in pg.inner_text("#files")
+    drawn = pg.eval_on_selector_all("tr[id^='L0-']", "r => r.length")
+    assert 0 < drawn <= 1000, "the hottest chunks are in the page itself"
+    context.close()

@@ -186,8 +186,9 @@ mod tests {
             .collect();
         let html = Html.render(&r);
         check_page(&html);
+        // The page draws the hottest chunks itself; the others are data its script draws.
         let rows = html.matches("<tr id=\"L").count();
-        assert!(rows <= run::SOURCE_ROWS, "{rows} rows");
+        assert!(rows <= run::STATIC_ROWS, "{rows} rows");
         assert!(html.contains("lines that did not run, in the files that took least time, are left out"));
         let data: serde_json::Value = serde_json::from_str(
             html.split("id=\"refscope-data\">")
@@ -198,6 +199,20 @@ mod tests {
                 .unwrap(),
         )
         .unwrap();
+        let chunks = data["chunks"].as_object().unwrap();
+        let lazy: usize = chunks
+            .values()
+            .flat_map(|f| f.as_object().unwrap().values())
+            .map(|c| c.as_array().unwrap().len())
+            .sum();
+        assert!(
+            rows + lazy <= run::SOURCE_ROWS && rows + lazy > run::SOURCE_ROWS / 2,
+            "{rows} + {lazy}"
+        );
+        let placeholders: usize = chunks.values().map(|f| f.as_object().unwrap().len()).sum();
+        assert_eq!(html.matches("<tbody class=\"lazy\"").count(), placeholders);
+        // fib.py, the only file that took time, is drawn in the page.
+        assert!(html.contains("id=\"L0-4\""));
         let points = data["timeline"].as_array().unwrap();
         assert!(points.len() <= run::TIMELINE_POINTS);
         // The highest point survives the thinning.

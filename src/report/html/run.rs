@@ -16,7 +16,7 @@ pub const SOURCE_ROWS: usize = 60_000;
 /// Points of the heap/RSS timeline drawn at most (each the largest of its stretch of time).
 pub const TIMELINE_POINTS: usize = 1_000;
 /// Function rows, survivors and GC marks at most.
-pub const FUNCTION_ROWS: usize = 500;
+pub const FUNCTION_ROWS: usize = 300;
 pub const SURVIVOR_ROWS: usize = 200;
 pub const GC_MARKS: usize = 2_000;
 
@@ -76,17 +76,62 @@ impl<'a> Row<'a> {
     }
 }
 
+impl Row<'_> {
+    /// The row as the page's script draws it: [line, source] for a line that did not run, else
+    /// [line, time heat, memory heat, hits, time, self, per hit, % run, alloc, net, processes, source].
+    fn cells(&self) -> serde_json::Value {
+        if !self.ran {
+            return serde_json::json!([self.n, self.src]);
+        }
+        let net = match self.net.signum() {
+            1 => format!("+{}", fmt_bytes(self.net as u64)),
+            -1 => format!("−{}", fmt_bytes(self.net.unsigned_abs())),
+            _ if self.alloc > 0 => "0 B".into(),
+            _ => String::new(),
+        };
+        serde_json::json!([
+            self.n,
+            self.ht,
+            self.hm,
+            thousands(self.hits),
+            fmt_ns(self.time_ns),
+            fmt_ns(self.self_ns),
+            fmt_ns(self.per_hit_ns),
+            format!("{:.1}%", self.share * 100.0),
+            if self.alloc > 0 {
+                fmt_bytes(self.alloc)
+            } else {
+                String::new()
+            },
+            net,
+            self.procs,
+            self.src
+        ])
+    }
+}
+
 #[derive(Serialize)]
 struct File<'a> {
     id: usize,
     display: &'a str,
     /// Rows in chunks of `CHUNK`, a `tbody` each.
-    rows: Vec<Vec<Row<'a>>>,
+    chunks: Vec<Chunk<'a>>,
     ran: usize,
     self_ns: u64,
     alloc: u64,
     /// Lines of the file not held (over the budget: only lines that ran are).
     left_out: usize,
+}
+
+/// A `tbody` of the source: drawn in the page, or (`lazy`) drawn by the page's script from the
+/// data when it comes near the screen.
+#[derive(Serialize)]
+struct Chunk<'a> {
+    first: u32,
+    last: u32,
+    n: usize,
+    lazy: bool,
+    rows: Vec<Row<'a>>,
 }
 
 #[derive(Serialize)]
@@ -187,7 +232,8 @@ impl Render<Report> for Html {
         let wall = r.wall_ns.max(1);
         let mem = r.memory.as_ref();
         let total_alloc = mem.map_or(0, |m| m.total.alloc_bytes);
-        let (files, files_note) = files(r, wall, total_alloc);
+        let (mut files, files_note) = files(r, wall, total_alloc);
+        let lazy = make_lazy(&mut files);
 
         let mut lines: Vec<_> = r
             .files
@@ -320,7 +366,12 @@ impl Render<Report> for Html {
             .iter()
             .map(|p| [p.t_ns, p.heap_bytes, p.rss_bytes])
             .collect();
-        page("run.html", head, model, &serde_json::json!({ "timeline": points }))
+        page(
+            "run.html",
+            head,
+            model,
+            &serde_json::json!({ "timeline": points, "chunks": lazy }),
+        )
     }
 }
 
@@ -399,7 +450,7 @@ fn files(r: &Report, wall: u64, total_alloc: u64) -> (Vec<File<'_>>, Option<Stri
                 } else {
                     f.source.len().saturating_sub(f.lines.len())
                 },
-                rows: chunks(rows),
+                chunks: chunks(rows),
             }
         })
         .collect();
@@ -416,13 +467,71 @@ fn files(r: &Report, wall: u64, total_alloc: u64) -> (Vec<File<'_>>, Option<Stri
 /// Source rows per `tbody`.
 const CHUNK: usize = 200;
 
-fn chunks(rows: Vec<Row<'_>>) -> Vec<Vec<Row<'_>>> {
+fn chunks(rows: Vec<Row<'_>>) -> Vec<Chunk<'_>> {
     let mut out = Vec::with_capacity(rows.len().div_ceil(CHUNK));
     let mut it = rows.into_iter().peekable();
     while it.peek().is_some() {
-        out.push(it.by_ref().take(CHUNK).collect());
+        let rows: Vec<Row<'_>> = it.by_ref().take(CHUNK).collect();
+        out.push(Chunk {
+            first: rows.first().map_or(0, |r| r.n),
+            last: rows.last().map_or(0, |r| r.n),
+            n: rows.len(),
+            lazy: false,
+            rows,
+        });
     }
     out
+}
+
+/// Source rows drawn in the page itself (the hottest chunks); the others are drawn by its script
+/// as they come near the screen, so a big run opens fast.
+pub const STATIC_ROWS: usize = 1_000;
+
+/// Keeps the hottest chunks (by self time, then bytes allocated) in the page, up to
+/// `STATIC_ROWS`; the rest become data: per file, per chunk, rows of formatted cells.
+fn make_lazy(files: &mut [File<'_>]) -> serde_json::Value {
+    let mut all: Vec<(usize, usize, u64, u64)> = Vec::new();
+    for (fi, f) in files.iter().enumerate() {
+        for (ci, c) in f.chunks.iter().enumerate() {
+            let t = c.rows.iter().map(|r| r.self_ns).sum();
+            let m = c.rows.iter().map(|r| r.alloc).sum();
+            all.push((fi, ci, t, m));
+        }
+    }
+    if files.iter().flat_map(|f| &f.chunks).map(|c| c.n).sum::<usize>() <= STATIC_ROWS {
+        return serde_json::Value::Null;
+    }
+    all.sort_by(|a, b| {
+        b.2.cmp(&a.2)
+            .then(b.3.cmp(&a.3))
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut room = STATIC_ROWS;
+    let mut keep = std::collections::HashSet::new();
+    for &(fi, ci, _, _) in &all {
+        let n = files[fi].chunks[ci].n;
+        if n <= room {
+            room -= n;
+            keep.insert((fi, ci));
+        }
+    }
+    let mut data = serde_json::Map::new();
+    for (fi, f) in files.iter_mut().enumerate() {
+        let mut per = serde_json::Map::new();
+        for (ci, c) in f.chunks.iter_mut().enumerate() {
+            if keep.contains(&(fi, ci)) {
+                continue;
+            }
+            c.lazy = true;
+            let rows: Vec<serde_json::Value> = std::mem::take(&mut c.rows).iter().map(Row::cells).collect();
+            per.insert(ci.to_string(), rows.into());
+        }
+        if !per.is_empty() {
+            data.insert(f.id.to_string(), per.into());
+        }
+    }
+    data.into()
 }
 
 /// At most `n` points: each stretch of time keeps its point of highest heap (peaks stay visible).
