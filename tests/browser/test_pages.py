@@ -1,7 +1,8 @@
 """Every command's `--html` page in a real browser: it opens offline with no console error and no
 request but its own file, one interaction works, and it reads with JavaScript off.
 
-`pytest tests/browser --screenshots` also saves each page as docs/images/<command>.png."""
+`pytest tests/browser --screenshots` also saves each page as docs/images/<command>.png.
+Heavy (a browser per test): on 3.11 and 3.13 only; the pages are the same Rust templates on all."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from conftest import REPO, SCRIPTS, page_data, run
 
 PROGRAM = SCRIPTS / "page_program.py"
+
+pytestmark = pytest.mark.skipif(sys.version_info[:2] not in ((3, 11), (3, 13)), reason="heavy: 3.11 and 3.13")
 
 
 def refscope(*args, cwd=REPO):
