@@ -118,9 +118,10 @@ pub fn _magic(
             t.call_method0("__enter__")?;
             let result = exec(py);
             let err = raised(result, py);
-            let none = py.None();
-            let e = err.as_ref().map_or(none.bind(py).clone(), |e| e.bind(py).clone());
-            t.call_method1("__exit__", (e.get_type(), &e, py.None()))?;
+            match &err {
+                Some(e) => t.call_method1("__exit__", (e.bind(py).get_type(), e, py.None()))?,
+                None => t.call_method1("__exit__", (py.None(), py.None(), py.None()))?,
+            };
             let report = t.borrow().finished(py)?.get().report.clone();
             write_all(&[
                 (a.json.as_deref(), &|| Json.render(&report).into_bytes()),

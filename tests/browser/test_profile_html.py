@@ -85,8 +85,15 @@ def test_the_flame_chart_draws_calls_in_order_and_a_click_zooms_to_one(tmp_path,
     assert page.inner_text("#chart-tip").startswith("<module>"), page.inner_text("#chart-tip")
     canvas.click(position=at)
     assert page.inner_text("#detail").startswith("<module>")
-    # Zoomed to the module (with 2% to each side), depth 1 at the left is its first call: fib(15).
-    canvas.click(position={"x": box["width"] * 0.04, "y": 16 + 17 + 8})
+    # Zoomed to the module (with 2% to each side): its first call at depth 1 is fib(15).
+    x = page.evaluate(
+        """() => { const D = refscope.data, spans = D.chart.threads.flatMap(t => t.spans);
+        const m = spans.find(s => s[1] === 0 && D.functions[s[0]].name === '<module>');
+        const pad = (m[3] - m[2]) * 0.02, v0 = m[2] - pad, v1 = m[3] + pad;
+        const f = spans.filter(s => s[1] === 1).sort((a, b) => a[2] - b[2])[0];
+        return ((f[2] + f[3]) / 2 - v0) / (v1 - v0); }"""
+    )
+    canvas.click(position={"x": box["width"] * x, "y": 16 + 17 + 8})
     assert page.inner_text("#detail").startswith("fib"), page.inner_text("#detail")
     assert page.errors == []
 
