@@ -51,6 +51,12 @@ pub enum Error {
         "no sample finished within the time budget ({0} s): one run of the statements takes longer, or never ends"
     )]
     BenchNoSample(f64),
+    #[error("cannot listen on {addr}: {why}")]
+    Bind {
+        addr: String,
+        kind: std::io::ErrorKind,
+        why: String,
+    },
     #[error("interrupted")]
     Interrupted,
     #[error("the setup raised {0}")]
@@ -96,6 +102,11 @@ impl Error {
             Error::Unwritable(..) => "choose a path in a directory that exists and that you can write to".into(),
             Error::OutputIsInput(..) => "give the report a path of its own, e.g. `--json report.json`".into(),
             Error::OutputTwice(_) => "give each output a path of its own".into(),
+            Error::Bind { kind, .. } => match kind {
+                std::io::ErrorKind::AddrInUse => "another program listens on that port: `--port 0` picks a free one".into(),
+                std::io::ErrorKind::PermissionDenied => "ports below 1024 need privileges: use one above, e.g. `--port 8000`".into(),
+                _ => "listen on an address of this machine, e.g. `--host 127.0.0.1`".into(),
+            },
             Error::BadPattern(..) => "use a directory, a file, or a glob such as `src/**/*.py`".into(),
             Error::BenchStatement { .. } | Error::BenchSetup(_) => {
                 "names a statement uses must be defined by --setup (-s), which runs once per sample".into()

@@ -16,6 +16,7 @@ mod profiler;
 mod py;
 mod record;
 mod report;
+mod serve;
 mod site;
 mod spawn;
 mod stats;

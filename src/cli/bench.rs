@@ -62,6 +62,9 @@ pub struct BenchArgs {
     /// intervals and the verdicts
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+    /// Print no terminal report (use with --json or --html)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
     /// Statements to time (default: pass)
     #[arg(value_name = "STMT")]
     pub(crate) stmts: Vec<String>,
@@ -119,17 +122,16 @@ pub fn run(py: Python<'_>, a: BenchArgs) -> Result<i32, Error> {
     bar.finish_and_clear();
     let samples = samples?;
     let rep = build::bench(&samples, &opts, &bench::python_version(py), false);
-    let mut out = anstream::stdout();
-    let _ = out.write_all(
-        Terminal {
+    if !a.quiet {
+        let text = Terminal {
             top: 0,
             unit,
             verbose: a.verbose,
             full: false,
         }
-        .render(&rep)
-        .as_bytes(),
-    );
+        .render(&rep);
+        let _ = anstream::stdout().write_all(text.as_bytes());
+    }
     if let Some(f) = json_file {
         f.write(&Json.render(&rep))?;
     }

@@ -5,6 +5,7 @@ pub(crate) mod explain;
 pub(crate) mod output;
 pub(crate) mod profile;
 pub(crate) mod run;
+pub(crate) mod serve;
 pub(crate) mod size;
 
 use crate::error::Error;
@@ -15,13 +16,14 @@ use pyo3::prelude::*;
 
 const ERR: Style = AnsiColor::Red.on_default().bold();
 const HINT: Style = AnsiColor::Cyan.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
 
 #[derive(Parser, Debug)]
 #[command(
     name = "refscope",
     version,
     about = "See what your Python code does to memory and time.",
-    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope profile script.py           call tree, flame graph, pstats: every call counted\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step"
+    after_help = "Examples:\n  refscope run script.py arg1 arg2     time and count every line of your code\n  refscope profile script.py           call tree, flame graph, pstats: every call counted\n  refscope run -m http.server 8000     run a module, as `python -m`\n  refscope run -c 'sum(range(10**6))'  run a snippet\n  refscope run --json out.json app.py  also write the report as JSON\n  refscope bench 'sum(range(1000))'    time a statement, timeit-style, with a 95% interval\n  refscope bench -s 'xs=list(range(1000))' '[x*x for x in xs]' 'list(map(abs, xs))'\n  refscope size -s 'xs = list(range(10**6))' xs   shallow, deep and retained size\n  refscope explain --html story.html lesson.py   names, objects, references, frees, step by step\n  refscope serve                       a local playground page: the editor, the lesson, every command"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -38,6 +40,7 @@ pub(crate) enum Command {
     Heap(run::HeapArgs),
     Explain(explain::ExplainArgs),
     Profile(profile::ProfileArgs),
+    Serve(serve::ServeArgs),
 }
 
 /// `refscope ARGS…`: returns the process exit code; never panics into Python.
@@ -72,6 +75,7 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
         Command::Heap(args) => run::heap(py, args, argv.1),
         Command::Explain(args) => explain::run(py, args, argv.1),
         Command::Profile(args) => profile::run(py, args, argv.1),
+        Command::Serve(args) => serve::run(py, args),
     };
     match result {
         Ok(code) => code,
@@ -80,6 +84,11 @@ pub fn main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> i32 {
             e.exit_code()
         }
     }
+}
+
+/// One `warning:` line on stderr.
+pub fn warn(text: &str) {
+    eprintln!("{WARN}warning{WARN:#}: {text}");
 }
 
 /// One `error:` line and, where there is a fix, a `hint:` naming `command`'s own flags.

@@ -36,6 +36,9 @@ pub struct SizeArgs {
     /// parts as a tree you can open
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+    /// Print no terminal report (use with --json or --html)
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
     /// The expression whose value is measured
     #[arg(value_name = "EXPR")]
     pub(crate) expr: String,
@@ -85,8 +88,9 @@ pub fn run(py: Python<'_>, a: SizeArgs) -> Result<i32, Error> {
         .map_err(|e| interrupted_or(py, e, |e| Error::Internal(describe(py, &e))))?;
     drop(signals);
     drop(value);
-    let mut out = anstream::stdout();
-    let _ = out.write_all(Terminal::top(a.top).render(&rep).as_bytes());
+    if !a.quiet {
+        let _ = anstream::stdout().write_all(Terminal::top(a.top).render(&rep).as_bytes());
+    }
     if let Some(f) = json_file {
         f.write(&Json.render(&rep))?;
     }

@@ -271,5 +271,8 @@ pub fn _magic(
         Command::Heap(_) => Err(usage(
             "heap is not a notebook magic: `%refscope size EXPR` measures one object, `refscope heap` a program",
         )),
+        Command::Serve(_) => Err(usage(
+            "serve is not a notebook magic: run `refscope serve` in a terminal for the playground page",
+        )),
     }
 }

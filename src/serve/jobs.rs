@@ -1,0 +1,433 @@
+//! One playground run: the request turned into a `refscope COMMAND` command line, run as a fresh
+//! guarded process in a temporary directory of its own, and what came of it.
+
+use super::guard::{Guards, Limits};
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The file the code is saved as, in the run's directory.
+pub const SNIPPET: &str = "snippet.py";
+/// After a stop request, how long the command may take to write what it measured.
+const GRACE: Duration = Duration::from_secs(3);
+const MAX_STATEMENTS: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Explain,
+    Run,
+    Size,
+    Bench,
+    Profile,
+}
+
+impl Kind {
+    pub fn parse(name: &str) -> Option<Kind> {
+        Some(match name {
+            "explain" => Kind::Explain,
+            "run" => Kind::Run,
+            "size" => Kind::Size,
+            "bench" => Kind::Bench,
+            "profile" => Kind::Profile,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Explain => "explain",
+            Kind::Run => "run",
+            Kind::Size => "size",
+            Kind::Bench => "bench",
+            Kind::Profile => "profile",
+        }
+    }
+
+    /// Whether the command stops the program at `--timeout` itself and reports what it measured.
+    fn times_itself(self) -> bool {
+        matches!(self, Kind::Explain | Kind::Run | Kind::Profile)
+    }
+}
+
+/// A request's body, checked.
+#[derive(Debug)]
+pub struct Request {
+    pub kind: Kind,
+    code: String,
+    expr: Option<String>,
+    statements: Vec<String>,
+    max_steps: Option<u32>,
+    memory: bool,
+}
+
+/// A request that cannot be run: what is wrong and how to fix it.
+pub struct BadRequest {
+    pub error: String,
+    pub hint: String,
+}
+
+fn bad(error: impl Into<String>, hint: impl Into<String>) -> BadRequest {
+    BadRequest {
+        error: error.into(),
+        hint: hint.into(),
+    }
+}
+
+impl Request {
+    pub fn parse(kind: Kind, body: &Value) -> Result<Request, BadRequest> {
+        let doc = "see docs/serve.md for each command's fields";
+        let Some(obj) = body.as_object() else {
+            return Err(bad("the body must be a JSON object", doc));
+        };
+        let allowed: &[&str] = match kind {
+            Kind::Explain => &["code", "max_steps"],
+            Kind::Run => &["code", "memory"],
+            Kind::Size => &["code", "expr"],
+            Kind::Bench => &["code", "statements"],
+            Kind::Profile => &["code"],
+        };
+        if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(bad(
+                format!("`{k}` is not a field of /api/{}", kind.name()),
+                format!("its fields are {}", allowed.join(", ")),
+            ));
+        }
+        let text = |name: &str, required: bool| -> Result<Option<String>, BadRequest> {
+            match obj.get(name) {
+                None | Some(Value::Null) if !required => Ok(None),
+                None | Some(Value::Null) => Err(bad(format!("`{name}` is missing"), doc)),
+                Some(Value::String(s)) if s.contains('\0') => Err(bad(format!("`{name}` holds a NUL character"), doc)),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(bad(format!("`{name}` must be a string"), doc)),
+            }
+        };
+        let code = text("code", true)?.unwrap_or_default();
+        let expr = text("expr", kind == Kind::Size)?;
+        if expr.as_deref().is_some_and(|e| e.trim().is_empty()) {
+            return Err(bad("`expr` is empty", "name the object to measure, e.g. \"xs\""));
+        }
+        let statements = match obj.get("statements") {
+            None if kind != Kind::Bench => vec![],
+            Some(Value::Array(a)) if (1..=MAX_STATEMENTS).contains(&a.len()) => {
+                let mut out = vec![];
+                for s in a {
+                    match s.as_str() {
+                        Some(s) if !s.trim().is_empty() && !s.contains('\0') => out.push(s.to_string()),
+                        _ => return Err(bad("each statement must be a non-empty string", doc)),
+                    }
+                }
+                out
+            }
+            _ => {
+                return Err(bad(
+                    format!("`statements` must be a list of 1 to {MAX_STATEMENTS} strings"),
+                    "e.g. [\"[x*x for x in xs]\", \"list(map(abs, xs))\"]",
+                ))
+            }
+        };
+        let max_steps = match obj.get("max_steps") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => Some(n.min(u32::MAX as u64) as u32),
+                _ => return Err(bad("`max_steps` must be a positive whole number", doc)),
+            },
+        };
+        let memory = match obj.get("memory") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`memory` must be true or false", doc)),
+        };
+        Ok(Request {
+            kind,
+            code,
+            expr,
+            statements,
+            max_steps,
+            memory,
+        })
+    }
+
+    pub fn code_len(&self) -> usize {
+        self.code.len()
+    }
+
+    /// The arguments after `python -m refscope`.
+    fn argv(&self, limits: &Limits) -> Vec<String> {
+        let mut a: Vec<String> = vec![self.kind.name().into(), "--json".into(), "report.json".into()];
+        a.extend(["--html".into(), "report.html".into()]);
+        let timeout = format!("{}", limits.time_s);
+        match self.kind {
+            Kind::Explain => {
+                let steps = self.max_steps.unwrap_or(limits.max_steps).min(limits.max_steps);
+                a.extend(["-q".into(), "--max-steps".into(), steps.to_string()]);
+                a.extend(["--timeout".into(), timeout, SNIPPET.into()]);
+            }
+            Kind::Run => {
+                a.extend(["-q".into(), "--timeout".into(), timeout]);
+                if !self.memory {
+                    a.push("--no-memory".into());
+                }
+                a.push(SNIPPET.into());
+            }
+            Kind::Profile => a.extend(["-q".into(), "--timeout".into(), timeout, SNIPPET.into()]),
+            Kind::Size => {
+                a.extend(["-q".into(), "-s".into(), self.code.clone()]);
+                a.push(self.expr.clone().unwrap_or_default());
+            }
+            Kind::Bench => {
+                a.extend(["-q".into(), "-s".into(), self.code.clone()]);
+                // A statement may start with `-`: the rest are statements.
+                a.push("--".into());
+                a.extend(self.statements.iter().cloned());
+            }
+        }
+        a
+    }
+}
+
+/// Why a guard stopped a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Limit {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// What a run gave: the answer's fields but `html`, which the server files away.
+#[derive(Serialize)]
+pub struct Outcome {
+    pub command: Kind,
+    pub report: Option<Value>,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub exit_code: i32,
+    pub limit: Option<Limit>,
+    pub wall_ms: u64,
+    #[serde(skip)]
+    pub page: Option<String>,
+}
+
+/// Reads a stream to its end, keeping the first `cap` bytes; past them it raises `over`.
+fn drain(
+    mut from: impl Read + Send + 'static,
+    cap: usize,
+    over: Arc<AtomicBool>,
+) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let room = cap.saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
+                    if n > room {
+                        over.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        let _ = tx.send(kept);
+    });
+    rx
+}
+
+/// Runs `req` to its end or to a limit. `stop` asks it to end early (the server is stopping).
+pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, stop: &AtomicBool) -> Outcome {
+    let started = Instant::now();
+    let failed = |why: String| Outcome {
+        command: req.kind,
+        report: None,
+        stdout: String::new(),
+        stderr: why,
+        stdout_truncated: false,
+        stderr_truncated: false,
+        exit_code: 1,
+        limit: None,
+        wall_ms: started.elapsed().as_millis() as u64,
+        page: None,
+    };
+    let dir = match tempfile::Builder::new().prefix("refscope-serve-").tempdir() {
+        Ok(d) => d,
+        Err(e) => return failed(format!("error: cannot make the run's directory: {e}\n")),
+    };
+    if let Err(e) = std::fs::write(dir.path().join(SNIPPET), &req.code) {
+        return failed(format!("error: cannot save the code: {e}\n"));
+    }
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "refscope"])
+        .args(req.argv(limits))
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("NO_COLOR", "1")
+        .env_remove("PYTHONSTARTUP");
+    crate::spawn::die_with_parent(&mut cmd);
+    let mut jail = guards.jail(&mut cmd, limits);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            jail.close();
+            return failed(format!("error: cannot start `{python} -m refscope`: {e}\n"));
+        }
+    };
+    jail.started(child.id());
+    let (over_out, over_err) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let out = drain(
+        child.stdout.take().expect("piped"),
+        limits.output_bytes,
+        over_out.clone(),
+    );
+    let err = drain(
+        child.stderr.take().expect("piped"),
+        limits.output_bytes,
+        over_err.clone(),
+    );
+
+    // Commands that time themselves get the limit as --timeout and a little more here.
+    let deadline =
+        Duration::from_secs_f64(limits.time_s) + if req.kind.times_itself() { GRACE } else { Duration::ZERO };
+    let mut stopped: Option<(Limit, Instant)> = None;
+    let status = loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            break Some(s);
+        }
+        let now = Instant::now();
+        if let Some((_, at)) = &stopped {
+            if now.duration_since(*at) > GRACE {
+                jail.kill();
+                break child.wait().ok();
+            }
+        } else {
+            let why = if now.duration_since(started) > deadline {
+                Some(Limit {
+                    name: "time",
+                    message: format!("stopped after {} s, the time limit of one run", limits.time_s),
+                })
+            } else if over_out.load(Ordering::Relaxed) || over_err.load(Ordering::Relaxed) {
+                Some(Limit {
+                    name: "output",
+                    message: format!(
+                        "stopped: the program wrote more than {} of output, the most one run keeps",
+                        crate::report::numbers::fmt_bytes(limits.output_bytes as u64)
+                    ),
+                })
+            } else if stop.load(Ordering::Relaxed) {
+                Some(Limit {
+                    name: "stopped",
+                    message: "stopped: the server is shutting down".into(),
+                })
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                // The command stops its program and writes what it measured.
+                // SAFETY: signalling our own child, not reaped yet, has no preconditions.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+                stopped = Some((why, now));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let hit_cap = jail.hit_process_cap();
+    jail.close();
+    // A process that left the run's session may still hold the pipes: wait for them a little only.
+    let take = |rx: std::sync::mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
+    let (stdout, stderr) = (take(out), take(err));
+    let exit_code = match status {
+        Some(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+        None => 1,
+    };
+    let report: Option<Value> = std::fs::read(dir.path().join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let page = std::fs::read_to_string(dir.path().join("report.html")).ok();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    let limit = stopped
+        .map(|(l, _)| l)
+        .or_else(|| limit_of(exit_code, &stderr, report.as_ref(), hit_cap, limits, guards.offline()));
+    Outcome {
+        command: req.kind,
+        report,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr,
+        stdout_truncated: over_out.load(Ordering::Relaxed),
+        stderr_truncated: over_err.load(Ordering::Relaxed),
+        exit_code,
+        limit,
+        wall_ms: started.elapsed().as_millis() as u64,
+        page,
+    }
+}
+
+/// The limit a finished run ran into, read off how it ended.
+fn limit_of(
+    exit: i32,
+    stderr: &str,
+    report: Option<&Value>,
+    hit_cap: bool,
+    limits: &Limits,
+    offline: bool,
+) -> Option<Limit> {
+    let limit = |name, message: String| Some(Limit { name, message });
+    let last_error = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    if exit == 124 {
+        return limit(
+            "time",
+            format!("stopped after {} s, the time limit of one run", limits.time_s),
+        );
+    }
+    if exit == 128 + libc::SIGXCPU || stderr.contains("SIGXCPU") {
+        return limit(
+            "cpu",
+            format!("killed after {} s of CPU time, the limit of one process", limits.cpu_s),
+        );
+    }
+    if exit == 128 + libc::SIGXFSZ || stderr.contains("SIGXFSZ") {
+        return limit(
+            "file_size",
+            format!("killed: it wrote a file past {} MiB, the limit", limits.file_mib),
+        );
+    }
+    if hit_cap || stderr.contains("BlockingIOError: [Errno 11]") {
+        return limit(
+            "processes",
+            format!(
+                "refused a new process: one run may have at most {} tasks",
+                limits.processes
+            ),
+        );
+    }
+    if last_error.starts_with("MemoryError") || stderr.contains("\nMemoryError") {
+        return limit(
+            "memory",
+            format!(
+                "ran out of memory: one run may use at most {} MiB of address space",
+                limits.memory_mib
+            ),
+        );
+    }
+    if offline && stderr.contains("[Errno 101] Network is unreachable") {
+        return limit("network", "no network: runs of this server start without one".into());
+    }
+    let cut = report
+        .and_then(|r| r.pointer("/limits/steps_cut"))
+        .and_then(Value::as_bool);
+    if cut == Some(true) {
+        return limit(
+            "steps",
+            "stopped at the step cap: the report holds the steps until then".into(),
+        );
+    }
+    None
+}
