@@ -205,3 +205,79 @@ def page(browser):
     pg.on("request", lambda r: pg.requests.append(r.url))
     yield pg
     context.close()
+
+
+# --- refscope serve, started as a user would, on a free port ---------------------------------
+
+
+class Server:
+    """`refscope serve --port 0 --no-browser ARGS`: its URL, token and a JSON client."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "refscope", "serve", "--port", "0", "--no-browser", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment(),
+        )
+        first = self.proc.stdout.readline()
+        assert first.startswith("refscope serve: http://"), f"first line: {first!r}; stderr: {self.proc.stderr.read()}"
+        self.url = first.split(": ", 1)[1].strip()
+        self.base = self.url.split("/?", 1)[0]
+        self.host = self.base.removeprefix("http://")
+        self.port = int(self.base.rsplit(":", 1)[1])
+        self.token = self.url.split("token=", 1)[1]
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None, token: bool = True):
+        """(status, headers, parsed JSON or text) of one request."""
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=SUBPROCESS_TIMEOUT)
+        h = {"Content-Type": "application/json"} if body is not None else {}
+        if token:
+            h["Authorization"] = f"Bearer {self.token}"
+        h.update(headers or {})
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        raw = r.read().decode("utf-8", "replace")
+        conn.close()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, parsed
+
+    def api(self, command: str, body: dict) -> dict:
+        status, _, doc = self.request("POST", f"/api/{command}", body)
+        assert status == 200, (status, doc)
+        return doc
+
+    def stop(self) -> tuple[int, str]:
+        """Ctrl-C, as at the terminal; returns (exit code, stderr)."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err
+
+
+def serve_leftovers() -> list[int]:
+    """Processes still working in a run directory of refscope serve."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(p / "cwd")
+        except OSError:
+            continue
+        if "/refscope-serve-" in cwd:
+            found.append(int(p.name))
+    return found

@@ -378,13 +378,11 @@ async fn api(
             "this is a refscope bug: please report it",
         );
     };
-    let html = outcome
+    outcome.html = outcome
         .page
         .take()
         .map(|p| format!("/results/{}.html", app.keep(kind, p)));
-    let mut doc = serde_json::to_value(&outcome).unwrap_or(Value::Null);
-    doc["html"] = html.map(Value::String).unwrap_or(Value::Null);
-    Json(doc).into_response()
+    Json(outcome).into_response()
 }
 
 async fn result(

@@ -3,6 +3,7 @@
 
 use super::guard::{Guards, Limits};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -181,7 +182,10 @@ impl Request {
                 a.push(self.expr.clone().unwrap_or_default());
             }
             Kind::Bench => {
-                a.extend(["-q".into(), "-s".into(), self.code.clone()]);
+                // Sampling stops in time to report within the limit (3 s, bench's own default, at most).
+                let budget = (limits.time_s * 0.6).min(3.0);
+                a.extend(["-q".into(), "--time-budget".into(), format!("{budget}")]);
+                a.extend(["-s".into(), self.code.clone()]);
                 // A statement may start with `-`: the rest are statements.
                 a.push("--".into());
                 a.extend(self.statements.iter().cloned());
@@ -202,7 +206,8 @@ pub struct Limit {
 #[derive(Serialize)]
 pub struct Outcome {
     pub command: Kind,
-    pub report: Option<Value>,
+    /// The command's JSON document as it wrote it (key order kept).
+    pub report: Option<Box<RawValue>>,
     pub stdout: String,
     pub stderr: String,
     pub stdout_truncated: bool,
@@ -210,6 +215,8 @@ pub struct Outcome {
     pub exit_code: i32,
     pub limit: Option<Limit>,
     pub wall_ms: u64,
+    /// Where the result's page is kept (filled in by the server).
+    pub html: Option<String>,
     #[serde(skip)]
     pub page: Option<String>,
 }
@@ -254,6 +261,7 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         exit_code: 1,
         limit: None,
         wall_ms: started.elapsed().as_millis() as u64,
+        html: None,
         page: None,
     };
     let dir = match tempfile::Builder::new().prefix("refscope-serve-").tempdir() {
@@ -348,14 +356,15 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         Some(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
         None => 1,
     };
-    let report: Option<Value> = std::fs::read(dir.path().join("report.json"))
+    let report: Option<Box<RawValue>> = std::fs::read_to_string(dir.path().join("report.json"))
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|t| RawValue::from_string(t).ok());
+    let parsed: Option<Value> = report.as_ref().and_then(|r| serde_json::from_str(r.get()).ok());
     let page = std::fs::read_to_string(dir.path().join("report.html")).ok();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     let limit = stopped
         .map(|(l, _)| l)
-        .or_else(|| limit_of(exit_code, &stderr, report.as_ref(), hit_cap, limits, guards.offline()));
+        .or_else(|| limit_of(exit_code, &stderr, parsed.as_ref(), hit_cap, limits, guards.offline()));
     Outcome {
         command: req.kind,
         report,
@@ -366,6 +375,7 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         exit_code,
         limit,
         wall_ms: started.elapsed().as_millis() as u64,
+        html: None,
         page,
     }
 }

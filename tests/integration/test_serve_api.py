@@ -1,0 +1,305 @@
+"""`refscope serve`'s JSON API against a real server: the token, Host and Origin checks, each
+endpoint's report against the CLI's for the same code, and the guard rails (time, memory,
+processes, network, output), after each of which the server keeps serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from conftest import REPO, Server, run, serve_leftovers
+
+SNIPPET = "a = [1, 2, 3]\nb = a\nprint(b is a)\nfor i in range(5):\n    y = i * 2\ndel a\n"
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--time-limit", "3", "--jobs", "2")
+    yield s
+    code, err = s.stop()
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+def cli(tmp_path, *args, code=SNIPPET):
+    """`refscope ARGS --json` in a directory holding snippet.py, as the server runs it."""
+    (tmp_path / "snippet.py").write_text(code)
+    out = tmp_path / "cli.json"
+    res = run([sys.executable, "-m", "refscope", *args[:1], "--json", out, *args[1:]], cwd=tmp_path)
+    assert out.exists(), str(res)
+    return res, json.loads(out.read_text())
+
+
+def test_every_request_needs_the_token(server):
+    assert server.request("GET", "/api/info", token=False)[0] == 401
+    status, _, doc = server.request("POST", "/api/run", {"code": "1"}, token=False)
+    assert status == 401 and "token" in doc["error"] and doc["hint"]
+    wrong = {"Authorization": "Bearer " + "0" * len(server.token)}
+    assert server.request("POST", "/api/run", {"code": "1"}, headers=wrong, token=False)[0] == 401
+    assert server.request("GET", "/results/x.html", token=False)[0] == 401
+    assert server.request("GET", "/", token=False)[0] == 401
+    assert server.request("GET", "/?token=nope", token=False)[0] == 401
+
+    # First load: the token moves into an HttpOnly, SameSite=Strict cookie and out of the URL.
+    status, headers, _ = server.request("GET", f"/?token={server.token}", token=False)
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    jar = {"Cookie": cookie.split(";", 1)[0]}
+    status, headers, page = server.request("GET", "/", headers=jar, token=False)
+    assert status == 200 and "<textarea" in page
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert server.request("GET", "/api/info", headers=jar, token=False)[0] == 200
+
+
+def test_foreign_host_origin_and_bodies_are_refused(server):
+    for host in ("evil.example", f"evil.example:{server.port}", f"127.0.0.1:{server.port + 1}", "localhost"):
+        status, _, doc = server.request("GET", "/api/info", headers={"Host": host})
+        assert status == 403, host
+        assert "own address" in doc["error"]
+    assert server.request("GET", "/api/info", headers={"Host": f"localhost:{server.port}"})[0] == 200
+    for origin in ("http://evil.example", f"http://127.0.0.1:{server.port + 1}", "null", f"https://{server.host}"):
+        assert server.request("POST", "/api/run", {"code": "1"}, headers={"Origin": origin})[0] == 403, origin
+    assert server.request("GET", "/api/info", headers={"Origin": server.base})[0] == 200
+    assert server.request("GET", "/api/info", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+
+    # A form cannot post JSON: anything else is refused before it runs.
+    status, _, doc = server.request("POST", "/api/run", "code=1", headers={"Content-Type": "text/plain"})
+    assert status == 415 and doc["hint"]
+    assert server.request("POST", "/api/run", "{not json")[0] == 400
+    status, _, doc = server.request("POST", "/api/run", {"cod": "1"})
+    assert status == 400 and "`cod`" in doc["error"] and "code" in doc["hint"]
+    assert server.request("POST", "/api/size", {"code": "x = 1"})[0] == 400  # no expr
+    assert server.request("POST", "/api/bench", {"code": "", "statements": []})[0] == 400
+    assert server.request("POST", "/api/explain", {"code": "1", "max_steps": -4})[0] == 400
+    assert server.request("POST", "/api/nope", {"code": "1"})[0] == 404
+    status, _, doc = server.request("POST", "/api/run", {"code": "x" * 300_000})
+    assert status == 413 and "KiB" in doc["error"]
+
+
+def test_info_says_which_guards_hold(server):
+    doc = server.request("GET", "/api/info")[2]
+    assert doc["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert doc["limits"]["time_s"] == 3
+    assert set(doc["guards"]) >= {"network", "processes", "session"}
+    names = {s["name"] for s in doc["snippets"]}
+    assert names == {p.stem for p in (REPO / "examples" / "lesson").glob("*.py")}
+    assert all(s["tab"] in {"explain", "run", "size", "bench", "profile"} for s in doc["snippets"])
+
+
+def test_run_equals_the_cli(server, tmp_path):
+    doc = server.api("run", {"code": SNIPPET})
+    assert doc["exit_code"] == 0 and doc["limit"] is None
+    assert doc["stdout"] == "True\n" and doc["stderr"] == ""
+    _, mine = cli(tmp_path, "run", "-q", "snippet.py")
+    assert doc["report"]["schema"] == mine["schema"] == "refscope.run"
+
+    def hits(rep):
+        (f,) = [f for f in rep["files"] if f["path"].endswith("snippet.py")]
+        return {l["line"]: l["hits"] for l in f["lines"]}
+
+    assert hits(doc["report"]) == hits(mine)
+    assert hits(mine)[5] == 5
+
+
+def test_explain_equals_the_cli(server, tmp_path):
+    doc = server.api("explain", {"code": SNIPPET})
+    assert doc["exit_code"] == 0 and doc["stdout"] == "True\n"
+    _, mine = cli(tmp_path, "explain", "-q", "snippet.py")
+    rep = doc["report"]
+
+    def story(r):
+        return [(s["line"], sorted(n["name"] for n in s.get("names", []))) for s in r["steps"]]
+
+    assert len(rep["steps"]) == len(mine["steps"]) > 5
+    assert story(rep) == story(mine)
+    assert rep["steps"][-1]["events"] == mine["steps"][-1]["events"]
+    assert list(rep) == list(mine)  # the document as the CLI wrote it, key order too
+
+
+def test_size_equals_the_cli(server, tmp_path):
+    setup = "xs = [list(range(i)) for i in range(100)]"
+    doc = server.api("size", {"code": setup, "expr": "xs"})
+    assert doc["exit_code"] == 0 and doc["limit"] is None
+    _, mine = cli(tmp_path, "size", "-q", "-s", setup, "xs")
+    for k in ("shallow", "deep", "retained", "objects"):
+        assert doc["report"][k] == mine[k], k
+
+
+def test_bench_and_profile_equal_the_cli(server, tmp_path):
+    doc = server.api("bench", {"code": "xs = list(range(1000))", "statements": ["sum(xs)", "[x for x in xs]"]})
+    rep = doc["report"]
+    assert rep["schema"] == "refscope.bench" and [s["stmt"] for s in rep["statements"]] == [
+        "sum(xs)",
+        "[x for x in xs]",
+    ]
+    assert rep["comparisons"] and all(c["verdict"] for c in rep["comparisons"])
+
+    code = "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\nf(12)\n"
+    doc = server.api("profile", {"code": code})
+    _, mine = cli(tmp_path, "profile", "-q", "snippet.py", code=code)
+
+    def calls(r):
+        return {f["name"]: f["calls"] for f in r["functions"] if f["name"] == "f"}
+
+    assert calls(doc["report"]) == calls(mine) == {"f": 465}
+
+
+def test_the_result_page_is_kept_and_downloads(server):
+    doc = server.api("explain", {"code": "x = [1]\ndel x\n"})
+    status, headers, page = server.request("GET", doc["html"])
+    assert status == 200 and "<title>refscope explain" in page
+    assert "content-disposition" not in headers
+    assert "frame-ancestors 'self'" in headers["content-security-policy"]
+    status, headers, again = server.request("GET", doc["html"] + "?download=1")
+    assert status == 200 and again == page
+    assert headers["content-disposition"] == 'attachment; filename="refscope-explain.html"'
+    assert server.request("GET", "/results/0000000000000000.html")[0] == 404
+
+
+def still_serving(server):
+    doc = server.api("run", {"code": "print(6 * 7)"})
+    assert doc["stdout"] == "42\n" and doc["exit_code"] == 0
+
+
+def test_an_endless_loop_stops_at_the_time_limit_with_what_was_measured(server):
+    t0 = time.monotonic()
+    doc = server.api("run", {"code": "n = 0\nwhile True:\n    n += 1\n"})
+    assert time.monotonic() - t0 < 3 + 8
+    assert doc["limit"]["name"] == "time" and "3 s" in doc["limit"]["message"]
+    assert doc["report"]["outcome"]["partial"] is True
+    (f,) = [f for f in doc["report"]["files"] if f["path"].endswith("snippet.py")]
+    assert {l["line"]: l["hits"] for l in f["lines"]}[3] > 1000
+    # size has no --timeout of its own: the server stops it.
+    doc = server.api("size", {"code": "while True: pass", "expr": "1"})
+    assert doc["limit"]["name"] == "time" and doc["report"] is None
+    # bench stops sampling within the limit and says why it has no sample.
+    doc = server.api("bench", {"code": "", "statements": ["while True: pass"]})
+    assert doc["exit_code"] == 1 and "no sample finished" in doc["stderr"]
+    assert not serve_leftovers()
+    still_serving(server)
+
+
+def test_a_huge_allocation_meets_the_memory_limit(server):
+    doc = server.api("run", {"code": "x = bytearray(10**11)\n"})
+    assert doc["limit"]["name"] == "memory" and "MiB" in doc["limit"]["message"]
+    assert "MemoryError" in doc["stderr"] and doc["exit_code"] == 1
+    assert doc["report"] is not None
+    still_serving(server)
+
+
+def test_a_fork_bomb_meets_the_process_limit(server):
+    guards = server.request("GET", "/api/info")[2]["guards"]
+    if guards["processes"].startswith("not capped"):
+        pytest.skip(guards["processes"])
+    doc = server.api("run", {"code": "import os\nwhile True:\n    os.fork()\n"})
+    assert doc["limit"]["name"] == "processes", doc["limit"]
+    deadline = time.monotonic() + 10
+    while serve_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not serve_leftovers()
+    still_serving(server)
+
+
+def test_the_run_has_no_network(server):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')\n"
+    doc = server.api("run", {"code": code})
+    guards = server.request("GET", "/api/info")[2]["guards"]
+    try:
+        accepted = listener.accept()[0]
+        accepted.close()
+    except OSError:
+        accepted = None
+    listener.close()
+    if not guards["network"].startswith("cut"):
+        pytest.skip(guards["network"])
+    assert accepted is None and "connected" not in doc["stdout"]
+    assert "Network is unreachable" in doc["stderr"]
+    assert doc["limit"]["name"] == "network"
+
+
+def test_a_flood_of_output_is_cut_at_the_cap(server):
+    code = "import sys\nfor i in range(100):\n    sys.stdout.write('x' * 1_000_000)\n"
+    doc = server.api("run", {"code": code})
+    assert doc["limit"]["name"] == "output"
+    assert doc["stdout_truncated"] is True and len(doc["stdout"]) == 1 << 20
+    assert doc["report"]["outcome"]["partial"] is True
+    still_serving(server)
+
+
+def test_twenty_runs_at_once_are_all_answered(server):
+    res = run(
+        [sys.executable, REPO / "benches" / "serve_load.py", "--url", server.url, "--runs", "20", "--json"],
+        timeout=180,
+    )
+    assert res.returncode == 0, str(res)
+    out = json.loads(res.stdout)
+    assert out["answered"] == 20 and out["ok"] == 20, out
+    assert not serve_leftovers()
+
+
+def test_ctrl_c_stops_the_server_and_its_runs():
+    s = Server("--time-limit", "30")
+    answer = {}
+
+    def long_run():
+        answer["doc"] = s.request("POST", "/api/run", {"code": "import time\nwhile True:\n    time.sleep(0.01)\n"})
+
+    t = threading.Thread(target=long_run)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not serve_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert serve_leftovers()
+    t0 = time.monotonic()
+    code, err = s.stop()
+    t.join(30)
+    assert code == 0 and "stopped" in err and time.monotonic() - t0 < 15
+    status, _, doc = answer["doc"]
+    assert status == 200 and doc["limit"]["name"] == "stopped" and doc["report"]["outcome"]["partial"]
+    assert not serve_leftovers()
+
+
+def test_bad_options_get_one_error_line(tmp_path):
+    res = run([sys.executable, "-m", "refscope", "serve", "--host", "not-an-address", "--no-browser"])
+    assert res.returncode == 1 and res.stderr.startswith("error:") and "not an IP address" in res.stderr
+    assert "Traceback" not in res.stderr and "panicked" not in res.stderr
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    res = run([sys.executable, "-m", "refscope", "serve", "--port", str(port), "--no-browser"], timeout=20)
+    busy.close()
+    assert res.returncode == 1 and "cannot listen on" in res.stderr and "--port 0" in res.stderr
+    res = run([sys.executable, "-m", "refscope", "serve", "--time-limit", "0", "--no-browser"])
+    assert res.returncode == 1 and "seconds" in res.stderr
+
+
+def test_listening_beyond_loopback_warns():
+    s = Server("--host", "0.0.0.0")
+    try:
+        assert s.host.startswith("127.0.0.1:")
+        assert s.request("GET", "/api/info")[0] == 200
+    finally:
+        code, err = s.stop()
+    assert code == 0 and "warning:" in err and "0.0.0.0" in err
+
+
+def test_no_run_directory_is_left(server):
+    tmp = os.environ.get("TMPDIR", "/tmp")
+    before = {p for p in os.listdir(tmp) if p.startswith("refscope-serve-")}
+    server.api("run", {"code": "open('made.txt', 'w').write('x')"})
+    after = {p for p in os.listdir(tmp) if p.startswith("refscope-serve-")}
+    assert after <= before
