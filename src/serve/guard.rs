@@ -71,6 +71,7 @@ fn pids_cgroup_base() -> Option<PathBuf> {
         } else {
             continue;
         };
+        sweep_cgroups(&base);
         let parent = base.join(format!("refscope-serve-{}", std::process::id()));
         if std::fs::create_dir(&parent).is_ok() {
             if parent.join("pids.max").exists() || enable_pids_v2(&parent) {
@@ -80,6 +81,34 @@ fn pids_cgroup_base() -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// The cgroups of servers that were killed before they could remove them: what is left in them
+/// is killed.
+fn sweep_cgroups(base: &Path) {
+    for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("refscope-serve-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        for run in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if run.path().is_dir() {
+                Jail {
+                    cgroup: Some(run.path()),
+                    pgid: None,
+                }
+                .close();
+            }
+        }
+        let _ = std::fs::remove_dir(e.path());
+    }
 }
 
 /// On cgroup v2 a child gets `pids.max` only when its parent hands the controller down.

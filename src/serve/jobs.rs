@@ -17,6 +17,23 @@ pub const SNIPPET: &str = "snippet.py";
 /// After a stop request, how long the command may take to write what it measured.
 const GRACE: Duration = Duration::from_secs(3);
 const MAX_STATEMENTS: usize = 8;
+/// Run directories are `refscope-serve-<server pid>-…` in the temporary directory.
+const DIR_PREFIX: &str = "refscope-serve-";
+
+/// Removes the run directories of servers that were killed before they could.
+pub fn sweep() {
+    let dead = |name: &str| {
+        name.strip_prefix(DIR_PREFIX)
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    };
+    for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        if e.file_name().to_str().is_some_and(dead) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -264,7 +281,8 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         html: None,
         page: None,
     };
-    let dir = match tempfile::Builder::new().prefix("refscope-serve-").tempdir() {
+    let prefix = format!("{DIR_PREFIX}{}-", std::process::id());
+    let dir = match tempfile::Builder::new().prefix(&prefix).tempdir() {
         Ok(d) => d,
         Err(e) => return failed(format!("error: cannot make the run's directory: {e}\n")),
     };

@@ -73,6 +73,7 @@ pub fn serve(cfg: Config) -> Result<i32, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Internal(format!("cannot read the server's address: {e}")))?;
+    jobs::sweep();
     let guards = guard::Guards::probe(&cfg.python);
     let token = random_hex(24);
     let url = format!("http://{}:{}/?token={token}", url_host(addr.ip()), addr.port());

@@ -302,3 +302,33 @@ def test_no_run_directory_is_left(server):
     server.api("run", {"code": "open('made.txt', 'w').write('x')"})
     after = {p for p in os.listdir(tmp) if p.startswith("refscope-serve-")}
     assert after <= before
+
+
+def test_a_killed_server_leaves_no_run_behind():
+    s = Server("--time-limit", "60")
+
+    def sleeper():
+        try:
+            s.request("POST", "/api/run", {"code": "import time\ntime.sleep(60)\n"})
+        except OSError:
+            pass  # the server is killed under it
+
+    t = threading.Thread(target=sleeper, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 10
+    while not serve_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    dirs = {os.readlink(f"/proc/{p}/cwd") for p in serve_leftovers()}
+    assert dirs
+    s.proc.kill()
+    s.proc.wait()
+    deadline = time.monotonic() + 10
+    while serve_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not serve_leftovers()
+    # The next server removes the directories the killed one could not.
+    again = Server()
+    try:
+        assert not any(os.path.exists(d) for d in dirs)
+    finally:
+        again.stop()
