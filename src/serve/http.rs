@@ -73,24 +73,8 @@ impl App {
         }
     }
 
-    /// A `Host` (or an `Origin`'s host) names this server: its own address or `localhost`, with its
-    /// port. Any other name may be a DNS-rebinding page.
     fn own_host(&self, host: &str) -> bool {
-        let (name, port) = match host.rsplit_once(':') {
-            Some((n, p)) if !n.is_empty() && !p.contains(']') => (n, p),
-            _ => return false,
-        };
-        if port.parse::<u16>().ok() != Some(self.addr.port()) {
-            return false;
-        }
-        let bound = self.addr.ip();
-        if name.eq_ignore_ascii_case("localhost") {
-            return bound.is_loopback() || bound.is_unspecified();
-        }
-        match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
-            Ok(ip) => ip == bound || bound.is_unspecified(),
-            Err(_) => false,
-        }
+        names_server(self.addr, host)
     }
 
     fn token_ok(&self, given: &str) -> bool {
@@ -124,6 +108,26 @@ impl App {
     fn kept(&self, id: &str) -> Option<(Kind, Arc<String>)> {
         let r = self.results.lock().unwrap_or_else(|e| e.into_inner());
         r.iter().find(|(i, ..)| i == id).map(|(_, k, p)| (*k, p.clone()))
+    }
+}
+
+/// A `Host` (or an `Origin`'s host) names this server: its own address or `localhost`, with its
+/// port. Any other name may be a DNS-rebinding page.
+fn names_server(addr: SocketAddr, host: &str) -> bool {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.is_empty() && !p.contains(']') => (n, p),
+        _ => return false,
+    };
+    if port.parse::<u16>().ok() != Some(addr.port()) {
+        return false;
+    }
+    let bound = addr.ip();
+    if name.eq_ignore_ascii_case("localhost") {
+        return bound.is_loopback() || bound.is_unspecified();
+    }
+    match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => ip == bound || bound.is_unspecified(),
+        Err(_) => false,
     }
 }
 
@@ -414,4 +418,33 @@ async fn result(
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_server;
+
+    #[test]
+    fn only_the_servers_own_names_are_its_hosts() {
+        let local = "127.0.0.1:8000".parse().unwrap();
+        assert!(names_server(local, "127.0.0.1:8000"));
+        assert!(names_server(local, "localhost:8000"));
+        assert!(names_server(local, "LOCALHOST:8000"));
+        for h in [
+            "127.0.0.1:8001",
+            "localhost",
+            "evil.example:8000",
+            "127.0.0.2:8000",
+            "[::1]:8000",
+            ":8000",
+            "",
+        ] {
+            assert!(!names_server(local, h), "{h}");
+        }
+        let any = "0.0.0.0:9000".parse().unwrap();
+        assert!(names_server(any, "192.168.1.20:9000") && names_server(any, "localhost:9000"));
+        assert!(!names_server(any, "rebind.example:9000"));
+        let v6 = "[::1]:7000".parse().unwrap();
+        assert!(names_server(v6, "[::1]:7000") && !names_server(v6, "127.0.0.1:7000"));
+    }
 }

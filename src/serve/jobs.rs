@@ -459,3 +459,83 @@ fn limit_of(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn limits() -> Limits {
+        Limits {
+            time_s: 10.0,
+            cpu_s: 21,
+            memory_mib: 2048,
+            file_mib: 240,
+            processes: 64,
+            output_bytes: 1 << 20,
+            max_steps: 2000,
+        }
+    }
+
+    #[test]
+    fn requests_become_the_commands_own_flags() {
+        let r = Request::parse(Kind::Explain, &json!({"code": "x = 1", "max_steps": 1_000_000}))
+            .ok()
+            .unwrap();
+        let a = r.argv(&limits());
+        let steps = a.iter().position(|x| x == "--max-steps").unwrap();
+        assert_eq!(a[steps + 1], "2000", "the server's cap wins");
+        assert_eq!(a.last().unwrap(), SNIPPET);
+
+        let r = Request::parse(Kind::Bench, &json!({"code": "", "statements": ["-x", "y"]}))
+            .ok()
+            .unwrap();
+        let a = r.argv(&limits());
+        let dashes = a.iter().position(|x| x == "--").unwrap();
+        assert_eq!(
+            &a[dashes + 1..],
+            ["-x", "y"],
+            "a statement starting with - is a statement"
+        );
+
+        let r = Request::parse(Kind::Run, &json!({"code": "", "memory": false}))
+            .ok()
+            .unwrap();
+        assert!(r.argv(&limits()).contains(&"--no-memory".to_string()));
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong() {
+        let err = |k, v| Request::parse(k, &v).err().unwrap().error;
+        assert!(err(Kind::Run, json!([1])).contains("object"));
+        assert!(err(Kind::Run, json!({})).contains("`code` is missing"));
+        assert!(err(Kind::Run, json!({"code": 1})).contains("string"));
+        assert!(err(Kind::Run, json!({"code": "", "expr": "x"})).contains("`expr` is not a field"));
+        assert!(err(Kind::Size, json!({"code": ""})).contains("`expr` is missing"));
+        assert!(err(Kind::Size, json!({"code": "", "expr": " "})).contains("empty"));
+        assert!(err(Kind::Bench, json!({"code": ""})).contains("statements"));
+        assert!(err(Kind::Bench, json!({"code": "", "statements": [""]})).contains("non-empty"));
+        assert!(err(Kind::Explain, json!({"code": "", "max_steps": 0})).contains("positive"));
+        assert!(err(Kind::Run, json!({"code": "a\u{0}b"})).contains("NUL"));
+    }
+
+    #[test]
+    fn how_a_run_ended_names_its_limit() {
+        let l = limits();
+        let name =
+            |exit, err: &str, rep: Option<Value>, cap| limit_of(exit, err, rep.as_ref(), cap, &l, true).map(|x| x.name);
+        assert_eq!(name(124, "", None, false), Some("time"));
+        assert_eq!(name(128 + libc::SIGXCPU, "", None, false), Some("cpu"));
+        assert_eq!(name(1, "Traceback\nMemoryError\n", None, false), Some("memory"));
+        assert_eq!(name(1, "", None, true), Some("processes"));
+        assert_eq!(
+            name(1, "OSError: [Errno 101] Network is unreachable\n", None, false),
+            Some("network")
+        );
+        assert_eq!(
+            name(0, "", Some(json!({"limits": {"steps_cut": true}})), false),
+            Some("steps")
+        );
+        assert_eq!(name(1, "ValueError: no\n", None, false), None);
+    }
+}
