@@ -10,6 +10,7 @@
   const gutter = $("gutter");
   const code = $("highlight-code");
   const frame = $("result-frame");
+  const PLACEHOLDER = [...$("placeholder").childNodes].map((n) => n.cloneNode(true));
 
   const state = {
     tab: "explain",
@@ -17,6 +18,7 @@
     info: null,
     results: {}, // tab -> the last answer for it
     heat: null, // {lines: Map(line -> figures), max} while the code is the one that ran
+    err: null, // {line, text}: where the last run failed in snippet.py, until the next edit
     rows: 0,
     escaped: false, // Escape was pressed: the next Tab leaves the editor
   };
@@ -172,6 +174,10 @@
     row.dataset.line = String(n);
     row.append(el("span", "no", String(n)));
     heatRow(row, n);
+    if (state.err && state.err.line === n) {
+      row.classList.add("err");
+      row.title = state.err.text + (row.title ? `\n${row.title}` : "");
+    }
     return row;
   }
 
@@ -205,12 +211,24 @@
     }
     state.heat = { lines, total, max };
     renderGutter(true);
-    $("heat-note").textContent = "gutter: hits · time · allocated; colour: each line's own share of the time";
+    const note = "gutter: hits · time · allocated; colour: each line's own share of the time";
+    $("heat-note").textContent = note;
+    $("heat-note").title = note;
   }
 
-  function clearHeat() {
-    if (!state.heat) return;
+  // The innermost line of snippet.py a traceback (or a syntax error) names.
+  function markError(stderr) {
+    const lines = [...(stderr || "").matchAll(/snippet\.py", line (\d+)/g)];
+    if (!lines.length) return;
+    const text = (stderr.match(/^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b.*$/gm) || ["the program failed here"]).pop();
+    state.err = { line: Number(lines[lines.length - 1][1]), text };
+    renderGutter(true);
+  }
+
+  function clearMarks() {
+    if (!state.heat && !state.err) return;
     state.heat = null;
+    state.err = null;
     renderGutter(true);
     $("heat-note").textContent = "";
   }
@@ -337,7 +355,10 @@
     }
   });
   ed.addEventListener("input", () => {
-    clearHeat();
+    clearMarks();
+    const sel = $("snippets");
+    const sn = state.info && sel.value !== "" && state.info.snippets[Number(sel.value)];
+    if (sn && sn.code !== ed.value) sel.value = "";
     render();
     save();
   });
@@ -445,7 +466,17 @@
         v.dataset.verdict = c.verdict;
         out.push(v);
       }
-      for (const w of r.warnings || []) out.push(el("div", "note warn", typeof w === "string" ? w : w.text || JSON.stringify(w)));
+      const warnings = r.warnings || [];
+      if (warnings.length) {
+        const d = el("details", "warnings");
+        d.append(el("summary", null, warnings.length === 1 ? "1 warning" : `${warnings.length} warnings`));
+        for (const w of warnings) {
+          const li = el("div", "note warn", typeof w === "string" ? w : w.message || JSON.stringify(w));
+          if (w && w.hint) li.title = w.hint;
+          d.append(li);
+        }
+        out.push(d);
+      }
     }
     const o = r.outcome;
     if (o && (o.partial || (o.status && o.status !== "exited") || (o.exit_code !== null && o.exit_code !== undefined && o.exit_code !== 0))) {
@@ -465,6 +496,7 @@
       frame.hidden = true;
       frame.removeAttribute("src");
       $("placeholder").hidden = false;
+      $("placeholder").replaceChildren(...PLACEHOLDER.map((n) => n.cloneNode(true)));
       dl.removeAttribute("href");
       dl.setAttribute("aria-disabled", "true");
       $("exit").textContent = "";
@@ -490,7 +522,9 @@
       dl.setAttribute("aria-disabled", "false");
     } else {
       frame.hidden = true;
+      frame.removeAttribute("src");
       $("placeholder").hidden = false;
+      $("placeholder").textContent = "No result page: the output below says why.";
       dl.removeAttribute("href");
       dl.setAttribute("aria-disabled", "true");
     }
@@ -601,7 +635,14 @@
         return;
       }
       state.results[tab] = data;
-      if (tab === "run" && data.report && ed.value === req.code) applyHeat(data.report);
+      if (ed.value === req.code) {
+        if (state.err) {
+          state.err = null;
+          renderGutter(true);
+        }
+        if (tab === "run" && data.report) applyHeat(data.report);
+        if (data.exit_code !== 0) markError(data.stderr);
+      }
       if (state.tab === tab) showResult(tab, data);
       else $(`tab-${tab}`).classList.add("fresh");
     } finally {
@@ -640,7 +681,7 @@
       fitBench();
     }
     state.results = {};
-    clearHeat();
+    clearMarks();
     render();
     setTab(sn.tab || "explain");
     for (const t of TABS) $(`tab-${t}`).classList.remove("fresh");
@@ -653,8 +694,7 @@
     const py = info.python || {};
     const lim = info.limits || {};
     const parts = [`refscope ${info.version}`, `Python ${py.version}`];
-    if (lim.time_s) parts.push(`${lim.time_s} s`);
-    if (lim.memory_mib) parts.push(`${lim.memory_mib} MiB`);
+    if (lim.time_s && lim.memory_mib) parts.push(`a run: ${lim.time_s} s, ${lim.memory_mib} MiB`);
     for (const p of parts) about.append(el("span", "part", p));
     const guards = info.guards || {};
     const names = Object.keys(guards);
