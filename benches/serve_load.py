@@ -4,7 +4,9 @@
     python benches/serve_load.py --url URL --runs 20     against a running one (the printed URL)
 
 Prints how many were answered, how many ran to a clean end, and the latency (median, max); --json
-prints the same as one JSON object. Requests go to the server's loopback address only.
+prints the same as one JSON object. Then, one at a time (--one-by-one N, default 7), the same run
+through the API and as `refscope run --json` on the command line, and the ratio of their medians:
+what the server adds to a run. Requests go to the server's loopback address only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from urllib.parse import urlsplit
@@ -50,6 +53,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running server's URL, token included (default: start one)")
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--one-by-one", type=int, default=7, metavar="N", help="sequential runs for the ratio (0: none)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     server = None
@@ -77,6 +81,32 @@ def main() -> int:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    api, cli = [], []
+    command, body = BODIES[0]
+    with tempfile.TemporaryDirectory() as d:
+        with open(f"{d}/snippet.py", "w") as f:
+            f.write(body["code"])
+        for _ in range(a.one_by_one):
+            api.append(post(parts.hostname, parts.port, token, command, body)[2])
+            c0 = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "refscope",
+                    "run",
+                    "-q",
+                    "--json",
+                    f"{d}/r.json",
+                    "--html",
+                    f"{d}/r.html",
+                    "snippet.py",
+                ],
+                cwd=d,
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
+            cli.append(time.perf_counter() - c0)
     if server is not None:
         server.terminate()
         server.wait(30)
@@ -92,6 +122,10 @@ def main() -> int:
         "latency_max_s": round(max(lat), 3),
         "failed": [(r[0], r[1], r[2]) for r in results if r and r not in ok][:5],
     }
+    if api:
+        out["api_run_median_s"] = round(statistics.median(api), 3)
+        out["cli_run_median_s"] = round(statistics.median(cli), 3)
+        out["api_over_cli"] = round(statistics.median(api) / statistics.median(cli), 2)
     if a.json:
         print(json.dumps(out))
     else:
@@ -99,6 +133,11 @@ def main() -> int:
             f"{out['answered']}/{a.runs} answered, {out['ok']} clean, in {out['wall_s']} s; "
             f"latency median {out['latency_median_s']} s, max {out['latency_max_s']} s"
         )
+        if api:
+            print(
+                f"one run at a time: API {out['api_run_median_s']} s, CLI {out['cli_run_median_s']} s "
+                f"(median of {a.one_by_one}): the server's run takes {out['api_over_cli']}x the CLI's"
+            )
     return 0 if out["answered"] == a.runs else 1
 
 
