@@ -43,7 +43,7 @@ pub struct App {
     pub limits: Limits,
     pub guards: Guards,
     pub addr: SocketAddr,
-    pub slots: tokio::sync::Semaphore,
+    pub slots: Arc<tokio::sync::Semaphore>,
     pub waiting: AtomicUsize,
     pub stop: AtomicBool,
     results: Mutex<VecDeque<(String, Kind, Arc<String>)>>,
@@ -66,7 +66,7 @@ impl App {
             limits,
             guards,
             addr,
-            slots: tokio::sync::Semaphore::new(jobs),
+            slots: Arc::new(tokio::sync::Semaphore::new(jobs)),
             waiting: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             results: Mutex::new(VecDeque::new()),
@@ -128,6 +128,24 @@ fn names_server(addr: SocketAddr, host: &str) -> bool {
     match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         Ok(ip) => ip == bound || bound.is_unspecified(),
         Err(_) => false,
+    }
+}
+
+/// A place in the queue of runs waiting for a slot, given up when dropped (also when the client
+/// goes away while it waits).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn join(count: &'a AtomicUsize) -> Option<Waiting<'a>> {
+        let before = count.fetch_add(1, Ordering::SeqCst);
+        let place = Waiting(count);
+        (before < MAX_WAITING).then_some(place)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -353,17 +371,17 @@ async fn api(
             "run the long code with /api/run, or send a shorter setup",
         );
     }
-    if app.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
-        app.waiting.fetch_sub(1, Ordering::SeqCst);
+    let waiting = Waiting::join(&app.waiting);
+    if waiting.is_none() {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many runs are waiting",
             "try again in a moment",
         );
     }
-    let permit = app.slots.acquire().await;
-    app.waiting.fetch_sub(1, Ordering::SeqCst);
-    let Ok(_permit) = permit else {
+    let permit = app.slots.clone().acquire_owned().await;
+    drop(waiting);
+    let Ok(permit) = permit else {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is stopping",
@@ -371,7 +389,9 @@ async fn api(
         );
     };
     let worker = app.clone();
+    // The slot is the run's until it ends, even if the client goes away first.
     let outcome = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         jobs::execute(&worker.python, &req, &worker.limits, &worker.guards, &worker.stop)
     })
     .await;
