@@ -258,6 +258,8 @@ class Server:
         """Ctrl-C, as at the terminal; returns (exit code, stderr)."""
         import signal
 
+        if getattr(self, "stopped", None) is not None:
+            return self.stopped
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
@@ -265,7 +267,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
-        return self.proc.returncode, err
+        self.stopped = (self.proc.returncode, err)
+        return self.stopped
 
 
 def serve_leftovers() -> list[int]:

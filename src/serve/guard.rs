@@ -72,9 +72,16 @@ fn pids_cgroup_base() -> Option<PathBuf> {
             continue;
         };
         sweep_cgroups(&base);
-        let parent = base.join(format!("refscope-serve-{}", std::process::id()));
+        let parent = base.join(format!("{}{}", super::jobs::DIR_PREFIX, std::process::id()));
         if std::fs::create_dir(&parent).is_ok() {
-            if parent.join("pids.max").exists() || enable_pids_v2(&parent) {
+            // On v2 the parent hands the controller down; a child must then have its own pids.max.
+            if controllers.is_empty() {
+                enable_pids_v2(&parent);
+            }
+            let probe = parent.join("probe");
+            let works = std::fs::create_dir(&probe).is_ok() && probe.join("pids.max").exists();
+            let _ = std::fs::remove_dir(&probe);
+            if works {
                 return Some(parent);
             }
             let _ = std::fs::remove_dir(&parent);
@@ -90,7 +97,7 @@ fn sweep_cgroups(base: &Path) {
         let name = e.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("refscope-serve-"))
+            .and_then(|n| n.strip_prefix(super::jobs::DIR_PREFIX))
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -112,8 +119,8 @@ fn sweep_cgroups(base: &Path) {
 }
 
 /// On cgroup v2 a child gets `pids.max` only when its parent hands the controller down.
-fn enable_pids_v2(parent: &Path) -> bool {
-    std::fs::write(parent.join("cgroup.subtree_control"), "+pids").is_ok()
+fn enable_pids_v2(parent: &Path) {
+    let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
 }
 
 impl Guards {
@@ -121,13 +128,14 @@ impl Guards {
     pub fn probe(python: &str) -> Guards {
         // SAFETY: geteuid has no preconditions.
         let root = unsafe { libc::geteuid() } == 0;
-        let tries = if root {
-            [Net::Namespace, Net::UserNamespace]
+        let tries: &[Net] = if root {
+            &[Net::Namespace, Net::UserNamespace]
         } else {
-            [Net::UserNamespace, Net::UserNamespace]
+            &[Net::UserNamespace]
         };
         let net = tries
-            .into_iter()
+            .iter()
+            .copied()
             .find(|&n| {
                 let mut cmd = Command::new(python);
                 cmd.args(["-S", "-c", ""]).stdout(std::process::Stdio::null());
@@ -175,13 +183,17 @@ impl Guards {
     }
 
     /// Sets `cmd` up to start guarded; the returned jail kills what is left of it.
-    pub fn jail(&self, cmd: &mut Command, limits: &Limits) -> Jail {
+    pub fn jail(&self, cmd: &mut Command, limits: &Limits) -> Result<Jail, String> {
         let cgroup = match &self.procs {
             Procs::Cgroup(base) => {
                 let dir = base.join(format!("run-{}", JOBS.fetch_add(1, Ordering::Relaxed)));
                 let made = std::fs::create_dir(&dir).is_ok()
                     && std::fs::write(dir.join("pids.max"), limits.processes.to_string()).is_ok();
-                made.then_some(dir)
+                if !made {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(format!("cannot make the run's pids cgroup under {}", base.display()));
+                }
+                Some(dir)
             }
             _ => None,
         };
@@ -226,7 +238,7 @@ impl Guards {
             });
         }
         cut_network(cmd, self.net);
-        Jail { cgroup, pgid: None }
+        Ok(Jail { cgroup, pgid: None })
     }
 }
 

@@ -24,13 +24,17 @@ const ARG_LIMIT: usize = 120 * 1024;
 pub const MAX_WAITING: usize = 64;
 /// Result pages kept for `/results/…`.
 const KEPT: usize = 64;
-const COOKIE: &str = "refscope_token";
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The cookie is `refscope_token_<port>`: browsers share cookies between the ports of one host.
+const COOKIE: &str = "refscope_token_";
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /// The result pages carry their scripts and styles inline and fetch nothing.
+/// Sandboxed, so a result page opened in a tab of its own runs without the server's origin too.
 const RESULT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-scripts allow-downloads";
 
 #[derive(rust_embed::Embed)]
 #[folder = "src/serve/assets"]
@@ -92,11 +96,12 @@ impl App {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        bearer.is_some_and(|t| self.token_ok(t.trim())) || cookie(headers).is_some_and(|t| self.token_ok(&t))
+        bearer.is_some_and(|t| self.token_ok(t.trim())) || cookie_ok(self, headers)
     }
 
     fn keep(&self, kind: Kind, page: String) -> String {
-        let id = super::random_hex(8);
+        // Ids need only differ (results are behind the token); the kernel's bytes make them unguessable too.
+        let id = super::random_hex(8).unwrap_or_else(|| format!("{:016x}", NEXT_ID.fetch_add(1, Ordering::Relaxed)));
         let mut r = self.results.lock().unwrap_or_else(|e| e.into_inner());
         if r.len() >= KEPT {
             r.pop_front();
@@ -149,18 +154,16 @@ impl Drop for Waiting<'_> {
     }
 }
 
-fn cookie(headers: &HeaderMap) -> Option<String> {
+/// Whether one of the request's cookies named for this server's port holds the token.
+fn cookie_ok(app: &App, headers: &HeaderMap) -> bool {
+    let name = format!("{COOKIE}{}=", app.addr.port());
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(COOKIE)
-                .and_then(|r| r.strip_prefix('='))
-                .map(str::to_string)
-        })
+        .filter_map(|c| c.trim().strip_prefix(name.as_str()))
+        .any(|t| app.token_ok(t))
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -260,14 +263,18 @@ async fn index(State(app): State<Arc<App>>, Query(q): Query<HashMap<String, Stri
                 .into_response();
         }
         // The token moves to a cookie and out of the address bar (and the history).
-        let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", app.token);
+        let cookie = format!(
+            "{COOKIE}{}={}; Path=/; HttpOnly; SameSite=Strict",
+            app.addr.port(),
+            app.token
+        );
         return (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/".to_string()), (header::SET_COOKIE, cookie)],
         )
             .into_response();
     }
-    if !cookie(&headers).is_some_and(|t| app.token_ok(&t)) {
+    if !cookie_ok(&app, &headers) {
         return (
             StatusCode::UNAUTHORIZED,
             "this page needs its token: open the URL `refscope serve` printed\n",
@@ -364,10 +371,13 @@ async fn api(
         Ok(r) => r,
         Err(b) => return refuse(StatusCode::BAD_REQUEST, &b.error, &b.hint),
     };
-    if matches!(kind, Kind::Size | Kind::Bench) && req.code_len() > ARG_LIMIT {
+    if matches!(kind, Kind::Size | Kind::Bench) && req.longest_argument() > ARG_LIMIT {
         return refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("the setup code of size and bench is at most {} KiB", ARG_LIMIT / 1024),
+            &format!(
+                "the setup, expression and statements of size and bench are each at most {} KiB",
+                ARG_LIMIT / 1024
+            ),
             "run the long code with /api/run, or send a shorter setup",
         );
     }
@@ -418,7 +428,7 @@ async fn result(
         return refuse(
             StatusCode::NOT_FOUND,
             "no such result",
-            "results are kept while the server runs (the last 64)",
+            &format!("results are kept while the server runs (the last {KEPT})"),
         );
     };
     let mut headers = vec![

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The file the code is saved as, in the run's directory.
@@ -17,8 +17,9 @@ pub const SNIPPET: &str = "snippet.py";
 /// After a stop request, how long the command may take to write what it measured.
 const GRACE: Duration = Duration::from_secs(3);
 const MAX_STATEMENTS: usize = 8;
-/// Run directories are `refscope-serve-<server pid>-…` in the temporary directory.
-const DIR_PREFIX: &str = "refscope-serve-";
+/// Run directories are `refscope-serve-<server pid>-…` in the temporary directory (and the
+/// server's cgroup `refscope-serve-<server pid>`).
+pub(super) const DIR_PREFIX: &str = "refscope-serve-";
 
 /// Removes the run directories of servers that were killed before they could.
 pub fn sweep() {
@@ -29,8 +30,8 @@ pub fn sweep() {
             .is_some_and(|pid| pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists())
     };
     for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
-        if e.file_name().to_str().is_some_and(dead) {
-            let _ = std::fs::remove_dir_all(e.path());
+        if e.file_name().to_str().is_some_and(dead) && std::fs::remove_dir_all(e.path()).is_err() {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }
@@ -171,8 +172,11 @@ impl Request {
         })
     }
 
-    pub fn code_len(&self) -> usize {
-        self.code.len()
+    /// The longest of what size and bench pass as single arguments (Linux caps one at 128 KiB).
+    pub fn longest_argument(&self) -> usize {
+        let expr = self.expr.as_ref().map_or(0, String::len);
+        let stmt = self.statements.iter().map(String::len).max().unwrap_or(0);
+        self.code.len().max(expr).max(stmt)
     }
 
     /// The arguments after `python -m refscope`.
@@ -238,31 +242,35 @@ pub struct Outcome {
     pub page: Option<String>,
 }
 
-/// Reads a stream to its end, keeping the first `cap` bytes; past them it raises `over`.
-fn drain(
-    mut from: impl Read + Send + 'static,
-    cap: usize,
-    over: Arc<AtomicBool>,
-) -> std::sync::mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
+/// What a stream gave so far: the first `cap` bytes, `over` once there were more, `done` at its end.
+#[derive(Default)]
+struct Drained {
+    kept: Vec<u8>,
+    done: bool,
+}
+
+/// Reads a stream to its end in a thread of its own, keeping the first `cap` bytes; past them it
+/// raises `over`.
+fn drain(mut from: impl Read + Send + 'static, cap: usize, over: Arc<AtomicBool>) -> Arc<Mutex<Drained>> {
+    let shared = Arc::new(Mutex::new(Drained::default()));
+    let to = shared.clone();
     std::thread::spawn(move || {
-        let mut kept = Vec::new();
         let mut buf = [0u8; 65536];
         loop {
-            match from.read(&mut buf) {
+            let n = match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = cap.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                    if n > room {
-                        over.store(true, Ordering::Relaxed);
-                    }
-                }
+                Ok(n) => n,
+            };
+            let mut d = to.lock().unwrap_or_else(|e| e.into_inner());
+            let room = cap.saturating_sub(d.kept.len());
+            d.kept.extend_from_slice(&buf[..n.min(room)]);
+            if n > room {
+                over.store(true, Ordering::Relaxed);
             }
         }
-        let _ = tx.send(kept);
+        to.lock().unwrap_or_else(|e| e.into_inner()).done = true;
     });
-    rx
+    shared
 }
 
 /// Runs `req` to its end or to a limit. `stop` asks it to end early (the server is stopping).
@@ -299,7 +307,14 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         .env("NO_COLOR", "1")
         .env_remove("PYTHONSTARTUP");
     crate::spawn::die_with_parent(&mut cmd);
-    let mut jail = guards.jail(&mut cmd, limits);
+    let mut jail = match guards.jail(&mut cmd, limits) {
+        Ok(j) => j,
+        Err(why) => {
+            return failed(format!(
+                "error: {why}: the run was not started without its process cap\n"
+            ))
+        }
+    };
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -338,7 +353,7 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
             let why = if now.duration_since(started) > deadline {
                 Some(Limit {
                     name: "time",
-                    message: format!("stopped after {} s, the time limit of one run", limits.time_s),
+                    message: time_message(limits),
                 })
             } else if over_out.load(Ordering::Relaxed) || over_err.load(Ordering::Relaxed) {
                 Some(Limit {
@@ -367,9 +382,15 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
     };
     let hit_cap = jail.hit_process_cap();
     jail.close();
-    // A process that left the run's session may still hold the pipes: wait for them a little only.
-    let take = |rx: std::sync::mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
-    let (stdout, stderr) = (take(out), take(err));
+    // A process that left the run's session may still hold the pipes: wait for their ends a
+    // little only, and keep what came.
+    let until = Instant::now() + Duration::from_secs(1);
+    let done = |d: &Arc<Mutex<Drained>>| d.lock().unwrap_or_else(|e| e.into_inner()).done;
+    while !(done(&out) && done(&err)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let take = |d: &Arc<Mutex<Drained>>| std::mem::take(&mut d.lock().unwrap_or_else(|e| e.into_inner()).kept);
+    let (stdout, stderr) = (take(&out), take(&err));
     let exit_code = match status {
         Some(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
         None => 1,
@@ -380,9 +401,15 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
     let parsed: Option<Value> = report.as_ref().and_then(|r| serde_json::from_str(r.get()).ok());
     let page = std::fs::read_to_string(dir.path().join("report.html")).ok();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
-    let limit = stopped
-        .map(|(l, _)| l)
-        .or_else(|| limit_of(exit_code, &stderr, parsed.as_ref(), hit_cap, limits, guards.offline()));
+    let ended = Ended {
+        exit: exit_code,
+        signal: status.and_then(|s| s.signal()),
+        stderr: &stderr,
+        report: parsed.as_ref(),
+        hit_cap,
+        offline: guards.offline(),
+    };
+    let limit = stopped.map(|(l, _)| l).or_else(|| limit_of(&ended, limits));
     Outcome {
         command: req.kind,
         report,
@@ -398,36 +425,48 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
     }
 }
 
-/// The limit a finished run ran into, read off how it ended.
-fn limit_of(
+/// How a finished run ended, as `limit_of` reads it.
+struct Ended<'a> {
     exit: i32,
-    stderr: &str,
-    report: Option<&Value>,
+    /// The signal that ended refscope's own process (size and bench, which have no worker).
+    signal: Option<i32>,
+    stderr: &'a str,
+    report: Option<&'a Value>,
     hit_cap: bool,
-    limits: &Limits,
     offline: bool,
-) -> Option<Limit> {
+}
+
+/// The limit a finished run ran into: from the report's outcome and the signal where there is
+/// one; text the program printed counts only as the last line of a failing run's traceback.
+fn limit_of(e: &Ended, limits: &Limits) -> Option<Limit> {
     let limit = |name, message: String| Some(Limit { name, message });
-    let last_error = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if exit == 124 {
-        return limit(
-            "time",
-            format!("stopped after {} s, the time limit of one run", limits.time_s),
-        );
+    let outcome = e.report.and_then(|r| r.get("outcome"));
+    let field = |k: &str| outcome.and_then(|o| o.get(k)).and_then(Value::as_str);
+    let signal = field("signal")
+        .map(str::to_string)
+        .or_else(|| e.signal.map(signal_name));
+    let last = e.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let failed = e.exit != 0;
+    if field("status") == Some("timeout") {
+        return limit("time", time_message(limits));
     }
-    if exit == 128 + libc::SIGXCPU || stderr.contains("SIGXCPU") {
-        return limit(
-            "cpu",
-            format!("killed after {} s of CPU time, the limit of one process", limits.cpu_s),
-        );
+    match signal.as_deref() {
+        Some("SIGXCPU") => {
+            return limit(
+                "cpu",
+                format!("killed after {} s of CPU time, the limit of one process", limits.cpu_s),
+            )
+        }
+        Some("SIGXFSZ") => {
+            return limit(
+                "file_size",
+                format!("killed: it wrote a file past {} MiB, the limit", limits.file_mib),
+            )
+        }
+        _ => {}
     }
-    if exit == 128 + libc::SIGXFSZ || stderr.contains("SIGXFSZ") {
-        return limit(
-            "file_size",
-            format!("killed: it wrote a file past {} MiB, the limit", limits.file_mib),
-        );
-    }
-    if hit_cap || stderr.contains("BlockingIOError: [Errno 11]") {
+    let refused_fork = failed && last.starts_with("BlockingIOError: [Errno 11]") && e.stderr.contains("fork");
+    if e.hit_cap || refused_fork {
         return limit(
             "processes",
             format!(
@@ -436,7 +475,7 @@ fn limit_of(
             ),
         );
     }
-    if last_error.starts_with("MemoryError") || stderr.contains("\nMemoryError") {
+    if failed && last.starts_with("MemoryError") {
         return limit(
             "memory",
             format!(
@@ -445,10 +484,12 @@ fn limit_of(
             ),
         );
     }
-    if offline && stderr.contains("[Errno 101] Network is unreachable") {
+    let no_network = last.contains("[Errno 101] Network is unreachable") || last.starts_with("socket.gaierror");
+    if e.offline && failed && no_network {
         return limit("network", "no network: runs of this server start without one".into());
     }
-    let cut = report
+    let cut = e
+        .report
         .and_then(|r| r.pointer("/limits/steps_cut"))
         .and_then(Value::as_bool);
     if cut == Some(true) {
@@ -458,6 +499,18 @@ fn limit_of(
         );
     }
     None
+}
+
+fn time_message(limits: &Limits) -> String {
+    format!("stopped after {} s, the time limit of one run", limits.time_s)
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGXCPU => "SIGXCPU".into(),
+        libc::SIGXFSZ => "SIGXFSZ".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 #[cfg(test)]
@@ -522,20 +575,41 @@ mod tests {
     #[test]
     fn how_a_run_ended_names_its_limit() {
         let l = limits();
-        let name =
-            |exit, err: &str, rep: Option<Value>, cap| limit_of(exit, err, rep.as_ref(), cap, &l, true).map(|x| x.name);
-        assert_eq!(name(124, "", None, false), Some("time"));
-        assert_eq!(name(128 + libc::SIGXCPU, "", None, false), Some("cpu"));
-        assert_eq!(name(1, "Traceback\nMemoryError\n", None, false), Some("memory"));
-        assert_eq!(name(1, "", None, true), Some("processes"));
+        let name = |exit, signal, stderr: &str, report: Option<Value>, hit_cap| {
+            let e = Ended {
+                exit,
+                signal,
+                stderr,
+                report: report.as_ref(),
+                hit_cap,
+                offline: true,
+            };
+            limit_of(&e, &l).map(|x| x.name)
+        };
+        let outcome = |status: &str, signal: Option<&str>| json!({"outcome": {"status": status, "signal": signal}});
+        assert_eq!(name(124, None, "", Some(outcome("timeout", None)), false), Some("time"));
         assert_eq!(
-            name(1, "OSError: [Errno 101] Network is unreachable\n", None, false),
-            Some("network")
+            name(152, None, "", Some(outcome("signalled", Some("SIGXCPU"))), false),
+            Some("cpu")
         );
+        assert_eq!(name(-1, Some(libc::SIGXFSZ), "", None, false), Some("file_size"));
+        assert_eq!(name(1, None, "Traceback\nMemoryError\n", None, false), Some("memory"));
+        assert_eq!(name(1, None, "", None, true), Some("processes"));
+        let fork = "  os.fork()\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
+        assert_eq!(name(1, None, fork, None, false), Some("processes"));
+        let net = "OSError: [Errno 101] Network is unreachable\n";
+        assert_eq!(name(1, None, net, None, false), Some("network"));
+        let dns = "socket.gaierror: [Errno -3] Temporary failure in name resolution\n";
+        assert_eq!(name(1, None, dns, None, false), Some("network"));
         assert_eq!(
-            name(0, "", Some(json!({"limits": {"steps_cut": true}})), false),
+            name(0, None, "", Some(json!({"limits": {"steps_cut": true}})), false),
             Some("steps")
         );
-        assert_eq!(name(1, "ValueError: no\n", None, false), None);
+        // What a program prints, or how it chooses to exit, is not a limit.
+        assert_eq!(name(0, None, "MemoryError\n", None, false), None);
+        assert_eq!(name(124, None, "", Some(outcome("exited", None)), false), None);
+        assert_eq!(name(152, None, "SIGXCPU\n", Some(outcome("exited", None)), false), None);
+        assert_eq!(name(1, None, "BlockingIOError: [Errno 11] pipe\n", None, false), None);
+        assert_eq!(name(1, None, "ValueError: no\n", None, false), None);
     }
 }

@@ -19,7 +19,7 @@ SNIPPET = "a = [1, 2, 3]\nb = a\nprint(b is a)\nfor i in range(5):\n    y = i * 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server("--time-limit", "3", "--jobs", "2")
+    s = Server("--time-limit", "3", "--jobs", "2", "--memory-limit", "512")
     yield s
     code, err = s.stop()
     assert code == 0, err
@@ -51,11 +51,17 @@ def test_every_request_needs_the_token(server):
     cookie = headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     jar = {"Cookie": cookie.split(";", 1)[0]}
+    assert cookie.startswith(f"refscope_token_{server.port}=")
     status, headers, page = server.request("GET", "/", headers=jar, token=False)
     assert status == 200 and "<textarea" in page
     assert "script-src 'self'" in headers["content-security-policy"]
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert server.request("GET", "/api/info", headers=jar, token=False)[0] == 200
+    # Another server's cookie beside it (browsers share cookies between ports) does not get in the way.
+    both = {"Cookie": f"refscope_token_{server.port}=nope; " + jar["Cookie"] + "; refscope_token_1=x"}
+    assert server.request("GET", "/api/info", headers=both, token=False)[0] == 200
+    other = {"Cookie": f"refscope_token_{server.port + 1}={server.token}"}
+    assert server.request("GET", "/api/info", headers=other, token=False)[0] == 401
 
 
 def test_foreign_host_origin_and_bodies_are_refused(server):
@@ -187,11 +193,25 @@ def test_an_endless_loop_stops_at_the_time_limit_with_what_was_measured(server):
 
 
 def test_a_huge_allocation_meets_the_memory_limit(server):
-    doc = server.api("run", {"code": "x = bytearray(10**11)\n"})
-    assert doc["limit"]["name"] == "memory" and "MiB" in doc["limit"]["message"]
+    # 1 GiB: granted without a limit on this machine, refused under --memory-limit 512.
+    doc = server.api("run", {"code": "x = bytearray(1 << 30)\n"})
+    assert doc["limit"]["name"] == "memory" and "512 MiB" in doc["limit"]["message"]
     assert "MemoryError" in doc["stderr"] and doc["exit_code"] == 1
     assert doc["report"] is not None
     still_serving(server)
+
+
+def test_what_a_program_prints_or_exits_with_is_not_a_limit(server):
+    for code in (
+        "import sys\nprint('MemoryError', file=sys.stderr)",
+        "import sys\nprint('BlockingIOError: [Errno 11] SIGXCPU', file=sys.stderr)\nsys.exit(1)",
+        "raise SystemExit(124)",
+        "raise SystemExit(152)",
+        "try:\n    bytearray(1 << 30)\nexcept MemoryError:\n    print('handled')",
+    ):
+        doc = server.api("run", {"code": code})
+        assert doc["limit"] is None, (code, doc["limit"])
+    assert doc["stdout"] == "handled\n"
 
 
 def test_a_fork_bomb_meets_the_process_limit(server):
@@ -259,6 +279,13 @@ def started() -> bool:
 
 def test_ctrl_c_stops_the_server_and_its_runs():
     s = Server("--time-limit", "30")
+    try:
+        ctrl_c_mid_run(s)
+    finally:
+        s.stop()
+
+
+def ctrl_c_mid_run(s):
     answer = {}
 
     def long_run():
@@ -316,6 +343,13 @@ def test_no_run_directory_is_left(server):
 
 def test_a_killed_server_leaves_no_run_behind():
     s = Server("--time-limit", "60")
+    try:
+        killed_mid_run(s)
+    finally:
+        s.stop()
+
+
+def killed_mid_run(s):
 
     def sleeper():
         try:
@@ -342,3 +376,39 @@ def test_a_killed_server_leaves_no_run_behind():
         assert not any(os.path.exists(d) for d in dirs)
     finally:
         again.stop()
+
+
+def test_a_full_queue_answers_503_and_a_half_sent_request_does_not_hold_ctrl_c():
+    s = Server("--jobs", "1", "--time-limit", "30")
+    held = []
+    try:
+        threading.Thread(
+            target=lambda: s.request("POST", "/api/run", {"code": "import time\ntime.sleep(30)"}), daemon=True
+        ).start()
+        time.sleep(0.5)
+        body = json.dumps({"code": "pass"}).encode()
+        head = (
+            f"POST /api/run HTTP/1.1\r\nHost: {s.host}\r\nAuthorization: Bearer {s.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        for _ in range(64):  # each waits for the one slot
+            c = socket.create_connection(("127.0.0.1", s.port))
+            c.sendall(head + body)
+            held.append(c)
+        time.sleep(2)  # the server reads all 64 (a request sent before that would queue, not be refused)
+        status, _, doc = s.request("POST", "/api/run", {"code": "pass"})
+        assert status == 503 and "waiting" in doc["error"]
+        half = socket.create_connection(("127.0.0.1", s.port))
+        half.sendall(f"GET /api/info HTTP/1.1\r\nHost: {s.host}\r\n".encode())  # never finished
+        held.append(half)
+        t0 = time.monotonic()
+        code, err = s.stop()
+        assert code == 0 and time.monotonic() - t0 < 20, err
+    finally:
+        for c in held:
+            c.close()
+        s.stop()
+    deadline = time.monotonic() + 10
+    while serve_leftovers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not serve_leftovers()
