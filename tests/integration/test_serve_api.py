@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -113,6 +114,12 @@ def test_run_equals_the_cli(server, tmp_path):
     assert hits(doc["report"]) == hits(mine)
     assert hits(mine)[5] == 5
 
+    def calls(rep):
+        return sorted((f["qualname"], f["calls"]) for f in rep["functions"])
+
+    assert calls(doc["report"]) == calls(mine)
+    assert list(doc["report"]) == list(mine)
+
 
 def test_explain_equals_the_cli(server, tmp_path):
     doc = server.api("explain", {"code": SNIPPET})
@@ -121,7 +128,15 @@ def test_explain_equals_the_cli(server, tmp_path):
     rep = doc["report"]
 
     def story(r):
-        return [(s["line"], sorted(n["name"] for n in s.get("names", []))) for s in r["steps"]]
+        return [
+            (
+                s["line"],
+                [[b["name"] for b in f["bindings"]] for f in s["frames"]],
+                # Real ids differ between two processes: the text with them taken out.
+                [(e["kind"], re.sub(r"\b(id \d+|0x[0-9a-f]+)", "ID", e["text"])) for e in s["events"]],
+            )
+            for s in r["steps"]
+        ]
 
     assert len(rep["steps"]) == len(mine["steps"]) > 5
     assert story(rep) == story(mine)
@@ -141,6 +156,14 @@ def test_size_equals_the_cli(server, tmp_path):
 def test_bench_and_profile_equal_the_cli(server, tmp_path):
     doc = server.api("bench", {"code": "xs = list(range(1000))", "statements": ["sum(xs)", "[x for x in xs]"]})
     rep = doc["report"]
+    _, mine = cli(
+        tmp_path, "bench", "-q", "--time-budget", "0.6", "-s", "xs = list(range(1000))", "sum(xs)", "[x for x in xs]"
+    )
+    assert list(rep) == list(mine)
+    assert [(s["label"], s["stmt"]) for s in rep["statements"]] == [(s["label"], s["stmt"]) for s in mine["statements"]]
+    assert [(c["baseline"], c["label"]) for c in rep["comparisons"]] == [
+        (c["baseline"], c["label"]) for c in mine["comparisons"]
+    ]
     assert rep["schema"] == "refscope.bench" and [s["stmt"] for s in rep["statements"]] == [
         "sum(xs)",
         "[x for x in xs]",
