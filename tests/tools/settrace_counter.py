@@ -19,6 +19,8 @@ import threading
 out, root = sys.argv[1], os.path.realpath(sys.argv[2])
 counts: collections.Counter = collections.Counter()
 mine: dict = {}
+# `counts[k] += 1` is a read and a write: two threads between them would lose a count.
+counting = threading.Lock()
 
 
 def ours(filename: str) -> str:
@@ -35,7 +37,8 @@ def trace(frame, event, arg):
     if not path:
         return None
     if event == "line":
-        counts[path, frame.f_lineno] += 1
+        with counting:
+            counts[path, frame.f_lineno] += 1
     return trace
 
 
