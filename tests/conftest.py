@@ -229,6 +229,12 @@ class Server:
         self.port = int(self.base.rsplit(":", 1)[1])
         self.token = self.url.split("token=", 1)[1]
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def request(self, method: str, path: str, body=None, headers: dict | None = None, token: bool = True):
         """(status, headers, parsed JSON or text) of one request."""
         import http.client

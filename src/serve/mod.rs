@@ -32,7 +32,7 @@ pub struct Config {
 }
 
 /// `n` random bytes from the kernel, as hex; None when it has none to give.
-pub(crate) fn random_hex(n: usize) -> Option<String> {
+fn random_hex(n: usize) -> Option<String> {
     let mut buf = vec![0u8; n];
     let mut got = 0;
     while got < n {

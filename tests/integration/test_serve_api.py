@@ -192,6 +192,19 @@ def test_the_result_page_is_kept_and_downloads(server):
     assert server.request("GET", "/results/0000000000000000.html")[0] == 404
 
 
+def test_a_syntax_error_or_a_crash_is_a_clear_answer(server):
+    doc = server.api("run", {"code": "x = 1\ndef (:\n"})
+    assert doc["report"] is None and doc["html"] is None and doc["exit_code"] == 1
+    assert doc["stderr"].startswith("error: ") and "syntax error" in doc["stderr"]
+    assert "Traceback" not in doc["stderr"] and "panicked" not in doc["stderr"]
+    assert doc["limit"] is None
+    # A program that kills itself: its report holds what ran until then.
+    doc = server.api("run", {"code": "import os\nx = [1]\nos.abort()\n"})
+    assert doc["exit_code"] == 128 + 6 and doc["limit"] is None
+    assert doc["report"]["outcome"]["partial"] is True and doc["report"]["outcome"]["signal"] == "SIGABRT"
+    still_serving(server)
+
+
 def still_serving(server):
     doc = server.api("run", {"code": "print(6 * 7)"})
     assert doc["stdout"] == "42\n" and doc["exit_code"] == 0
@@ -301,11 +314,8 @@ def started() -> bool:
 
 
 def test_ctrl_c_stops_the_server_and_its_runs():
-    s = Server("--time-limit", "30")
-    try:
+    with Server("--time-limit", "30") as s:
         ctrl_c_mid_run(s)
-    finally:
-        s.stop()
 
 
 def ctrl_c_mid_run(s):
@@ -365,11 +375,8 @@ def test_no_run_directory_is_left(server):
 
 
 def test_a_killed_server_leaves_no_run_behind():
-    s = Server("--time-limit", "60")
-    try:
+    with Server("--time-limit", "60") as s:
         killed_mid_run(s)
-    finally:
-        s.stop()
 
 
 def killed_mid_run(s):
