@@ -52,6 +52,10 @@ pub struct MemHeader {
     pub outside_slot: AtomicU32,
     /// Bytes in blocks allocated since tracking began and not freed yet.
     pub heap: AtomicU64,
+    /// 1 when native blocks are followed; bytes in those allocated since and not freed yet.
+    pub native_on: AtomicU32,
+    pub native: AtomicU64,
+    /// The Python heap and native blocks together, at their highest.
     pub peak: AtomicU64,
     pub peak_ticks: AtomicU64,
     pub peak_slot: AtomicU32,
@@ -76,6 +80,8 @@ impl MemHeader {
             on: self.on.load(Relaxed) == 1,
             outside_slot: slot(self.outside_slot.load(Relaxed)),
             heap: self.heap.load(Relaxed),
+            native_on: self.native_on.load(Relaxed) == 1,
+            native: self.native.load(Relaxed),
             peak: self.peak.load(Relaxed),
             peak_ticks: self.peak_ticks.load(Relaxed),
             peak_slot: slot(self.peak_slot.load(Relaxed)),
@@ -121,7 +127,7 @@ mod tests {
         let cap = Reader::parse(&std::fs::read(&path).unwrap());
         std::fs::remove_file(&path).unwrap();
         assert_eq!(cap.records, vec![rec]);
-        assert_eq!(cap.counters, vec![[5, 99, 42, 0, 0, 0, 0, 0, 0]]);
+        assert_eq!(cap.counters, vec![[5, 99, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]);
         assert_eq!(cap.flags, FLAG_FINISHED);
         assert!(cap.started);
     }

@@ -165,3 +165,30 @@ pub struct PyMethodDescrObject {
     pub d_qualname: *mut ffi::PyObject,
     pub d_method: *mut ffi::PyMethodDef,
 }
+
+/// Whether the live block at `p` (`size` bytes) holds a dead object that its type keeps for
+/// reuse: the free lists of tuples, lists, dicts, floats and contexts, the slice cache, 3.9's zombie
+/// frames. A dead object has a reference count of 0, which no live object has. Tuples, lists,
+/// dicts, frames and contexts (GC types) keep their type; a float in the free list is linked
+/// to the next through `ob_type` (3.9–3.13).
+///
+/// # Safety
+/// `p` must be a live block of at least `size` bytes.
+pub unsafe fn kept_for_reuse(p: usize, size: usize) -> bool {
+    // SAFETY: every word read is inside the block (sizes checked first).
+    let word = |off: usize| unsafe { *((p + off) as *const usize) };
+    let gc_types = [
+        &raw const ffi::PyTuple_Type as usize,
+        &raw const ffi::PyList_Type as usize,
+        &raw const ffi::PyDict_Type as usize,
+        &raw const ffi::PyFrame_Type as usize,
+        &raw const ffi::PyContext_Type as usize,
+        &raw const ffi::PySlice_Type as usize,
+    ];
+    let object = size_of::<ffi::PyObject>();
+    if size >= GC_HEAD + object && word(GC_HEAD) == 0 && gc_types.contains(&word(GC_HEAD + 8)) {
+        return true;
+    }
+    // PyFloatObject: a PyObject and a double.
+    size == object + 8 && word(0) == 0 && word(8).is_multiple_of(8)
+}

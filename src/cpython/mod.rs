@@ -8,6 +8,7 @@ pub mod calls;
 pub mod frees;
 mod gil;
 mod layout;
+pub use layout::kept_for_reuse;
 #[cfg(Py_3_12)]
 mod monitoring;
 #[cfg(Py_3_12)]

@@ -103,15 +103,19 @@ impl Live {
         self.large.remove(&p)
     }
 
-    /// Every live block: (size, slot).
-    pub fn each(&self, mut f: impl FnMut(u64, u32)) {
-        for c in self.chunks.values() {
-            for &v in c.iter().filter(|&&v| v != 0) {
-                f((v >> SLOT_BITS) as u64, (v & SLOT_MASK) - 1);
+    /// Every live block: (address, size, slot).
+    pub fn each(&self, mut f: impl FnMut(usize, u64, u32)) {
+        for (&key, c) in &self.chunks {
+            for (i, &v) in c.iter().enumerate().filter(|(_, &v)| v != 0) {
+                f(
+                    key << CHUNK_SHIFT | i * GRAIN,
+                    (v >> SLOT_BITS) as u64,
+                    (v & SLOT_MASK) - 1,
+                );
             }
         }
-        for &(size, slot) in self.large.values() {
-            f(size, slot);
+        for (&p, &(size, slot)) in &self.large {
+            f(p, size, slot);
         }
     }
 
@@ -137,9 +141,19 @@ mod tests {
         t.insert(base + 1024, 4096, 9);
         t.insert(base + 8, 24, 5); // not 16-byte aligned
         let mut all = vec![];
-        t.each(|size, slot| all.push((size, slot)));
+        t.each(|p, size, slot| all.push((size, slot, p - base)));
         all.sort();
-        assert_eq!(all, vec![(24, 5), (32, 0), (48, (1 << 21) - 1), (512, 7), (4096, 9)]);
+        let far = (1 << CHUNK_SHIFT) * 3;
+        assert_eq!(
+            all,
+            vec![
+                (24, 5, 8),
+                (32, 0, 0),
+                (48, (1 << 21) - 1, far),
+                (512, 7, 32),
+                (4096, 9, 1024)
+            ]
+        );
         assert_eq!(t.remove(base + 32), Some((512, 7)));
         assert_eq!(t.remove(base + 32), None, "a block leaves once");
         assert_eq!(t.remove(base + 1024), Some((4096, 9)));

@@ -9,10 +9,11 @@
 
 mod gc;
 mod live;
+mod native;
 mod pymalloc;
 pub mod rss;
 
-use crate::capture::{Header, Writer, PEAK_STACK};
+use crate::capture::{Header, MemHeader, Writer, PEAK_STACK};
 use crate::clock;
 use crate::cpython::GilCell;
 use crate::record::{
@@ -23,6 +24,7 @@ use pyo3::ffi::{self, PyMemAllocatorDomain, PyMemAllocatorEx};
 use pyo3::prelude::*;
 use rustc_hash::FxHashMap;
 use std::ffi::c_void;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// pymalloc's small-request threshold: larger blocks go to the C allocator.
@@ -41,10 +43,6 @@ struct Memory {
     heap: u64,
     /// The part of `heap` in blocks over SMALL bytes (pymalloc hands those to malloc).
     large: u64,
-    peak: u64,
-    /// The peak whose call stack was last copied, and at which line.
-    stack_peak: u64,
-    stack_slot: u32,
     domains: [Option<Box<Domain>>; 2],
 }
 
@@ -100,9 +98,11 @@ impl Memory {
         if size > SMALL {
             self.large += size;
         }
-        self.header().mem.heap.store(self.heap, Relaxed);
-        if self.heap > self.peak {
-            self.new_peak(slot);
+        let h = &self.header().mem;
+        h.heap.store(self.heap, Relaxed);
+        let total = self.heap + native::live_bytes();
+        if total > h.peak.load(Relaxed) {
+            new_peak(h, total, slot);
         }
         if self.live.take_grown() {
             self.header().mem.bookkeeping.store(self.live.bytes() as u64, Relaxed);
@@ -126,30 +126,34 @@ impl Memory {
         }
         self.header().mem.heap.store(self.heap, Relaxed);
     }
+}
 
-    /// A new peak: its line always; its call stack when the line changed or the peak grew by
-    /// more than 1/64 since the last copy (a growing loop would otherwise copy on every block).
-    #[inline(never)]
-    fn new_peak(&mut self, slot: u32) {
-        self.peak = self.heap;
-        // SAFETY: the capture mapping outlives the hooks.
-        let m = unsafe { &(*self.header).mem };
-        m.peak.store(self.peak, Relaxed);
-        m.peak_slot.store(slot, Relaxed);
-        m.peak_ticks.store(clock::ticks(), Relaxed);
-        if slot != self.stack_slot || self.peak > self.stack_peak + self.stack_peak / 64 {
-            self.stack_peak = self.peak;
-            self.stack_slot = slot;
-            let mut depth = 0;
-            crate::tracer::each_frame(|code, line| {
-                if depth < PEAK_STACK {
-                    m.peak_stack[depth][0].store(code, Relaxed);
-                    m.peak_stack[depth][1].store(line, Relaxed);
-                    depth += 1;
-                }
-            });
-            m.peak_depth.store(depth as u32, Relaxed);
-        }
+/// The peak whose call stack was last copied, and at which line.
+static STACK_PEAK: AtomicU64 = AtomicU64::new(0);
+static STACK_SLOT: AtomicU64 = AtomicU64::new(NO_SLOT as u64);
+
+/// A new peak of the Python heap and native blocks together, from any thread: its line always;
+/// its call stack (this thread's) when the line changed or the peak grew by more than 1/64 since
+/// the last copy (a growing loop would otherwise copy on every block). Two threads reaching a
+/// peak at once may leave the line of one with the stack of the other.
+#[inline(never)]
+fn new_peak(m: &MemHeader, total: u64, slot: u32) {
+    m.peak.fetch_max(total, Relaxed);
+    m.peak_slot.store(slot, Relaxed);
+    m.peak_ticks.store(clock::ticks(), Relaxed);
+    let last = STACK_PEAK.load(Relaxed);
+    if slot as u64 != STACK_SLOT.load(Relaxed) || total > last + last / 64 {
+        STACK_PEAK.store(total, Relaxed);
+        STACK_SLOT.store(slot as u64, Relaxed);
+        let mut depth = 0;
+        crate::tracer::each_frame(|code, line| {
+            if depth < PEAK_STACK {
+                m.peak_stack[depth][0].store(code, Relaxed);
+                m.peak_stack[depth][1].store(line, Relaxed);
+                depth += 1;
+            }
+        });
+        m.peak_depth.store(depth as u32, Relaxed);
     }
 }
 
@@ -168,7 +172,7 @@ fn domain(ctx: *mut c_void) -> &'static Domain {
 
 extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
     let d = domain(ctx);
-    let p = (d.original.malloc.unwrap())(d.original.ctx, size);
+    let p = native::python(|| (d.original.malloc.unwrap())(d.original.ctx, size));
     if let Some(m) = state() {
         m.alloc(p, size, d.objects);
     }
@@ -177,7 +181,7 @@ extern "C" fn hook_malloc(ctx: *mut c_void, size: usize) -> *mut c_void {
 
 extern "C" fn hook_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_void {
     let d = domain(ctx);
-    let p = (d.original.calloc.unwrap())(d.original.ctx, n, size);
+    let p = native::python(|| (d.original.calloc.unwrap())(d.original.ctx, n, size));
     if let Some(m) = state() {
         m.alloc(p, n.saturating_mul(size), d.objects);
     }
@@ -187,7 +191,7 @@ extern "C" fn hook_calloc(ctx: *mut c_void, n: usize, size: usize) -> *mut c_voi
 /// A resize counts as freeing the old block and allocating the new one.
 extern "C" fn hook_realloc(ctx: *mut c_void, old: *mut c_void, size: usize) -> *mut c_void {
     let d = domain(ctx);
-    let p = (d.original.realloc.unwrap())(d.original.ctx, old, size);
+    let p = native::python(|| (d.original.realloc.unwrap())(d.original.ctx, old, size));
     if !p.is_null() {
         if let Some(m) = state() {
             if !old.is_null() {
@@ -206,7 +210,7 @@ extern "C" fn hook_free(ctx: *mut c_void, p: *mut c_void) {
             m.free(p, d.objects);
         }
     }
-    (d.original.free.unwrap())(d.original.ctx, p)
+    native::python(|| (d.original.free.unwrap())(d.original.ctx, p))
 }
 
 const DOMAINS: [(PyMemAllocatorDomain, bool); 2] = [
@@ -237,9 +241,6 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
         outside,
         heap: 0,
         large: 0,
-        peak: 0,
-        stack_peak: 0,
-        stack_slot: NO_SLOT,
         domains: [None, None],
     };
     for (i, (dom, objects)) in DOMAINS.into_iter().enumerate() {
@@ -267,6 +268,9 @@ pub fn install(py: Python<'_>, out: &mut Writer) {
     }
     // SAFETY: GIL held, and no hook holds a borrow of STATE across this store.
     unsafe { *STATE.get() = Some(m) };
+    STACK_PEAK.store(0, Relaxed);
+    STACK_SLOT.store(NO_SLOT as u64, Relaxed);
+    native::start(counters, h, outside);
     gc::install(py);
 }
 
@@ -276,6 +280,7 @@ pub fn uninstall(py: Python<'_>) {
         return;
     }
     gc::uninstall(py);
+    native::stop();
     // SAFETY: GIL held (a `Python` token); nothing below allocates through the hooks, so no
     // other borrow of STATE is live.
     let Some(m) = (unsafe { STATE.get() }).as_mut() else {
@@ -298,13 +303,13 @@ pub fn uninstall(py: Python<'_>) {
 /// In a forked child, whose capture starts with zeroed counters: its peak and GC runs are its own
 /// from `t` on. Blocks it inherited stay in the table, so freeing one is a free of the child's.
 pub fn forked(t: u64) {
+    native::forked();
     let Some(m) = state() else { return };
-    m.peak = m.heap;
-    m.stack_peak = 0;
-    m.stack_slot = NO_SLOT;
+    STACK_PEAK.store(0, Relaxed);
+    STACK_SLOT.store(NO_SLOT as u64, Relaxed);
     let h = &m.header().mem;
     h.heap.store(m.heap, Relaxed);
-    h.peak.store(m.heap, Relaxed);
+    h.peak.store(m.heap + native::live_bytes(), Relaxed);
     h.peak_ticks.store(t, Relaxed);
     h.peak_slot.store(NO_SLOT, Relaxed);
     h.peak_depth.store(0, Relaxed);
@@ -334,18 +339,27 @@ pub fn forget(p: *mut c_void) {
     }
 }
 
-/// What is still allocated, grouped by the line that allocated it: (slot, blocks, bytes).
-pub fn survivors() -> Vec<(u32, u64, u64)> {
-    let Some(m) = state() else { return Vec::new() };
+/// What is still allocated, grouped by the line that allocated it: (slot, blocks, bytes), and
+/// the blocks that hold dead objects kept for reuse by their type (free lists): (blocks, bytes).
+pub fn survivors() -> (Vec<(u32, u64, u64)>, (u64, u64)) {
+    let Some(m) = state() else { return (Vec::new(), (0, 0)) };
     let mut by: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
-    m.live.each(|size, slot| {
+    let mut reuse = (0, 0);
+    m.live.each(|p, size, slot| {
+        // SAFETY: a block in the table is live, `size` bytes long.
+        if unsafe { crate::cpython::kept_for_reuse(p, size as usize) } {
+            reuse.0 += 1;
+            reuse.1 += size;
+            return;
+        }
         let e = by.entry(slot).or_default();
         e.0 += 1;
         e.1 += size;
     });
+    native::survivors(&mut by);
     let mut rows: Vec<_> = by.into_iter().map(|(s, (n, b))| (s, n, b)).collect();
     rows.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-    rows
+    (rows, reuse)
 }
 
 pub fn active() -> bool {
@@ -372,8 +386,9 @@ pub fn finish(py: Python<'_>, out: &mut Writer) {
     let _p = Pause::new();
     gc::flush(out);
     gc::check_watched(py, out);
-    let rows = survivors();
+    let (rows, (blocks, bytes)) = survivors();
     out.log(&Record::Survivors { rows });
+    out.log(&Record::FreeLists { blocks, bytes });
     if let Some(m) = state() {
         out.log(&Record::LargeLive { bytes: m.large });
     }

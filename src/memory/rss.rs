@@ -41,6 +41,7 @@ impl Sampler {
         self.samples.push(Sample {
             ticks: crate::clock::ticks(),
             heap: header.mem.heap.load(Relaxed),
+            native: header.mem.native.load(Relaxed),
             rss,
             bookkeeping: header.mem.bookkeeping.load(Relaxed),
             slot: (last != NO_SLOT).then_some(last),
@@ -54,6 +55,7 @@ impl Sampler {
                     Sample {
                         ticks: p[0].ticks,
                         heap: p.iter().map(|s| s.heap).max().unwrap_or(0),
+                        native: p.iter().map(|s| s.native).max().unwrap_or(0),
                         rss: p.iter().map(|s| s.rss).max().unwrap_or(0),
                         ..b
                     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Counter slots hold SLOT_WORDS u64 each, indexed by the `W_*` constants. A function's slot uses
 /// the first three (calls, ticks, self ticks).
-pub const SLOT_WORDS: usize = 9;
+pub const SLOT_WORDS: usize = 13;
 pub const W_HITS: usize = 0;
 pub const W_TICKS: usize = 1;
 pub const W_SELF: usize = 2;
@@ -24,6 +24,11 @@ pub const W_FREED_BYTES: usize = 5;
 pub const W_FREES: usize = 6;
 pub const W_OBJS_NEW: usize = 7;
 pub const W_OBJS_FREED: usize = 8;
+/// Native blocks: what extension modules and C libraries take from the C allocator directly.
+pub const W_NATIVE_ALLOC_BYTES: usize = 9;
+pub const W_NATIVE_ALLOCS: usize = 10;
+pub const W_NATIVE_FREED_BYTES: usize = 11;
+pub const W_NATIVE_FREES: usize = 12;
 pub const NO_SLOT: u32 = u32::MAX;
 
 /// `refscope profile`: call-tree nodes past this many fold into their parent (a recursion over
@@ -81,6 +86,8 @@ pub enum Record {
     LargeLive { bytes: u64 },
     /// Blocks still allocated when the program ended, by the slot of the line that allocated them.
     Survivors { rows: Vec<(u32, u64, u64)> },
+    /// Blocks still allocated at the end that hold dead objects their type keeps for reuse.
+    FreeLists { blocks: u64, bytes: u64 },
     /// `refscope explain`: one executed line and the state after it.
     Step { step: explain::Step },
     /// `refscope explain`: the limits in force (logged again when the step cap stopped the program).
@@ -161,6 +168,10 @@ pub struct MemState {
     pub on: bool,
     pub outside_slot: Option<u32>,
     pub heap: u64,
+    /// Native blocks were followed, and the bytes in them now.
+    pub native_on: bool,
+    pub native: u64,
+    /// Python heap and native blocks together, at their highest.
     pub peak: u64,
     pub peak_ticks: u64,
     pub peak_slot: Option<u32>,
@@ -223,6 +234,7 @@ impl PymallocStats {
 pub struct Sample {
     pub ticks: u64,
     pub heap: u64,
+    pub native: u64,
     pub rss: u64,
     /// refscope's own memory in the worker at that moment (part of `rss`).
     pub bookkeeping: u64,

@@ -178,6 +178,7 @@ pub(crate) mod sample {
                 frees: hits / 2,
                 objects_created: hits,
                 objects_freed: hits / 2,
+                ..Default::default()
             },
             processes: 1,
         };
@@ -265,9 +266,11 @@ pub(crate) mod sample {
                             frees: 39_000,
                             objects_created: 30_000,
                             objects_freed: 29_500,
+                            ..Default::default()
                         },
                         outside: Default::default(),
                         heap_end_bytes: 100_000,
+                        native_end_bytes: 0,
                         peak: Some(memory::Peak {
                             bytes: 4_200_000,
                             t_ns: 6_000_000,
@@ -283,6 +286,7 @@ pub(crate) mod sample {
                             .map(|i| memory::TimePoint {
                                 t_ns: i * 1_500_000,
                                 heap_bytes: [0, 1, 3, 4, 4, 2, 1, 0][i as usize] * 1_000_000,
+                                native_bytes: 0,
                                 rss_bytes: 20_000_000 + [0, 1, 3, 4, 4, 4, 4, 4][i as usize] * 1_000_000,
                             })
                             .collect(),
@@ -309,7 +313,9 @@ pub(crate) mod sample {
                             source: src[10].into(),
                             blocks: 3,
                             bytes: 100_000,
+                            grew: true,
                         }],
+                        free_lists: Default::default(),
                     }
                 }),
             processes: Vec::new(),

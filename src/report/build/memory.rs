@@ -26,21 +26,32 @@ pub fn build(cap: &Capture, timeline: &[Sample], names: &Names, partial: bool) -
         .end
         .filter(|_| !partial)
         .map(|(st, rss)| split(m, st, rss, logged.large_end));
-    let explanation = explain(m, &peak, &timeline, rss_end.as_ref(), logged.start);
+    let total = total(cap);
+    let what = if total.native_alloc_bytes > 0 {
+        "Your program's memory (Python heap and native blocks)"
+    } else {
+        "The Python heap"
+    };
+    let explanation = explain(m, what, &peak, &timeline, rss_end.as_ref(), logged.start);
     Some(Memory {
-        domains: vec!["mem".into(), "obj".into()],
-        total: total(cap),
+        domains: ["mem", "obj", "raw", "native"][..if m.native_on { 4 } else { 2 }]
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        total,
         outside: m
             .outside_slot
             .map(|s| LineMemory::from_counters(&(names.counters)(s)))
             .unwrap_or_default(),
         heap_end_bytes: m.heap,
+        native_end_bytes: m.native,
         peak,
         timeline,
         rss_end,
         explanation,
         gc: logged.gc,
         survivors: logged.survivors,
+        free_lists: logged.free_lists,
     })
 }
 
@@ -108,6 +119,7 @@ fn points(at: &At, timeline: &[Sample]) -> Vec<TimePoint> {
         .map(|s| TimePoint {
             t_ns: at.since(s.ticks),
             heap_bytes: s.heap,
+            native_bytes: s.native,
             rss_bytes: s.rss.saturating_sub(s.bookkeeping),
         })
         .collect()
@@ -118,6 +130,7 @@ struct Logged<'c> {
     start: Option<&'c PymallocStats>,
     end: Option<(&'c PymallocStats, u64)>,
     survivors: Vec<Survivor>,
+    free_lists: Blocks,
     gc: Gc,
     large_end: u64,
 }
@@ -129,6 +142,7 @@ impl<'c> Logged<'c> {
             start: None,
             end: None,
             survivors: Vec::new(),
+            free_lists: Blocks::default(),
             gc: Gc {
                 runs: m.gc_runs,
                 collected: m.gc_collected,
@@ -150,15 +164,27 @@ impl<'c> Logged<'c> {
                     l.survivors = rows
                         .iter()
                         .map(|&(slot, blocks, bytes)| {
-                            let (at, source) = at.place(slot);
+                            let (place, source) = at.place(slot);
+                            let code = source.trim_start();
+                            let import = code.starts_with("import ") || code.starts_with("from ");
+                            let hits = (at.names.counters)(slot).first().copied().unwrap_or(0);
                             Survivor {
-                                at,
+                                grew: place.is_some() && !import && hits > 1,
+                                at: place,
                                 source,
                                 blocks,
                                 bytes,
                             }
                         })
                         .collect();
+                    // Stable: each group stays largest first.
+                    l.survivors.sort_by_key(|s| !s.grew);
+                }
+                Record::FreeLists { blocks, bytes } if !partial => {
+                    l.free_lists = Blocks {
+                        blocks: *blocks,
+                        bytes: *bytes,
+                    }
                 }
                 Record::LargeLive { bytes } => l.large_end = *bytes,
                 Record::Gc {
@@ -191,11 +217,13 @@ fn split(m: &MemState, st: &PymallocStats, rss: u64, large_end: u64) -> RssSplit
         pymalloc_live_bytes: st.allocated,
         pymalloc_free_bytes: st.held().saturating_sub(st.allocated),
         large_live_bytes: large_end,
+        native_live_bytes: m.native,
         refscope_bytes: refscope,
         other_bytes: rss
             .saturating_sub(refscope)
             .saturating_sub(st.held())
-            .saturating_sub(large_end),
+            .saturating_sub(large_end)
+            .saturating_sub(m.native),
         pymalloc: st.clone(),
     }
 }
@@ -203,6 +231,7 @@ fn split(m: &MemState, st: &PymallocStats, rss: u64, large_end: u64) -> RssSplit
 /// The sentence on the gap between the Python heap and RSS, from what was measured.
 fn explain(
     m: &MemState,
+    what: &str,
     peak: &Option<Peak>,
     timeline: &[TimePoint],
     end: Option<&RssSplit>,
@@ -221,24 +250,25 @@ fn explain(
     let rss_end = end
         .map(|e| e.rss_bytes)
         .or_else(|| timeline.last().map(|p| p.rss_bytes));
-    let dropped = peak.bytes.saturating_sub(m.heap);
+    let held = m.heap + m.native;
+    let dropped = peak.bytes.saturating_sub(held);
     if dropped < (1 << 20) || dropped < peak.bytes / 5 {
         return format!(
-            "The Python heap peaked at {}{at} and stayed near it (it ends at {}), so there was no freed memory for RSS to give back.",
+            "{what} peaked at {}{at} and stayed near it (it ends at {}), so there was no freed memory for RSS to give back.",
             fmt_bytes(peak.bytes),
-            fmt_bytes(m.heap)
+            fmt_bytes(held)
         );
     }
     let (Some(rp), Some(re)) = (rss_peak, rss_end) else {
         return format!(
-            "The Python heap fell by {} after its peak{at}; the run was too short to sample RSS.",
+            "{what} fell by {} after its peak{at}; the run was too short to sample RSS.",
             fmt_bytes(dropped)
         );
     };
     let rss_drop = rp.saturating_sub(re);
     if rss_drop >= dropped / 2 {
         return format!(
-            "The Python heap fell by {} after its peak{at} and RSS came down by {}: the freed memory went back to the operating system (large blocks are unmapped and pymalloc releases arenas that empty completely).",
+            "{what} fell by {} after its peak{at} and RSS came down by {}: the freed memory went back to the operating system (large blocks are unmapped and pymalloc releases arenas that empty completely).",
             fmt_bytes(dropped),
             fmt_bytes(rss_drop)
         );
@@ -254,7 +284,7 @@ fn explain(
         _ => ": freed blocks stay inside pymalloc's arenas and the C allocator's heap, which keep memory for reuse instead of returning it to the OS".into(),
     };
     format!(
-        "The Python heap fell by {} after its peak{at}, but RSS came down only {}{kept}.",
+        "{what} fell by {} after its peak{at}, but RSS came down only {}{kept}.",
         fmt_bytes(dropped),
         fmt_bytes(rss_drop)
     )

@@ -181,6 +181,7 @@ mod tests {
             .map(|i| TimePoint {
                 t_ns: i * 1000,
                 heap_bytes: if i == 31_234 { 99_000_000 } else { i },
+                native_bytes: 0,
                 rss_bytes: 2 * i,
             })
             .collect();

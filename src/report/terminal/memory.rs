@@ -20,7 +20,12 @@ pub fn section(o: &mut String, r: &Report, top: usize) {
 fn overview(o: &mut String, m: &Memory) {
     let _ = writeln!(
         o,
-        "\n{HEAD}Memory{HEAD:#} {DIM}(Python's object and mem allocators; frees are charged to the line that dropped the last reference){DIM:#}"
+        "\n{HEAD}Memory{HEAD:#} {DIM}(Python's object and mem allocators{}; frees are charged to the line that dropped the last reference){DIM:#}",
+        if m.domains.iter().any(|d| d == "native") {
+            ", and native blocks extension modules take from malloc"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         o,
@@ -32,10 +37,20 @@ fn overview(o: &mut String, m: &Memory) {
         thousands(m.total.objects_freed),
         fmt_bytes(m.heap_end_bytes),
     );
+    if m.total.native_alloc_bytes > 0 {
+        let _ = writeln!(
+            o,
+            "  of which native {BOLD}{}{BOLD:#} allocated, {} freed; native at end {}",
+            fmt_bytes(m.total.native_alloc_bytes),
+            fmt_bytes(m.total.native_freed_bytes),
+            fmt_bytes(m.native_end_bytes),
+        );
+    }
     if let Some(p) = &m.peak {
         let _ = writeln!(
             o,
-            "  peak heap {BOLD}{}{BOLD:#} at {:.3} s, {BOLD}{}{BOLD:#}  {}",
+            "  peak heap{} {BOLD}{}{BOLD:#} at {:.3} s, {BOLD}{}{BOLD:#}  {}",
+            if m.total.native_alloc_bytes > 0 { " + native" } else { "" },
             fmt_bytes(p.bytes),
             p.t_ns as f64 / 1e9,
             place(&p.at),
@@ -51,7 +66,7 @@ fn overview(o: &mut String, m: &Memory) {
         }
     }
     if m.timeline.len() >= 2 {
-        let heap: Vec<u64> = m.timeline.iter().map(|p| p.heap_bytes).collect();
+        let heap: Vec<u64> = m.timeline.iter().map(|p| p.heap_bytes + p.native_bytes).collect();
         let rss: Vec<u64> = m.timeline.iter().map(|p| p.rss_bytes).collect();
         let span = m.timeline.last().map_or(0, |p| p.t_ns);
         let range = |v: &[u64]| {
@@ -73,11 +88,12 @@ fn overview(o: &mut String, m: &Memory) {
     if let Some(e) = &m.rss_end {
         let _ = writeln!(
             o,
-            "  RSS at end {BOLD}{}{BOLD:#} = small objects {} + pymalloc free space {} + large blocks {} + interpreter, C libraries and malloc's free memory {} {DIM}(refscope's own {} left out){DIM:#}",
+            "  RSS at end {BOLD}{}{BOLD:#} = small objects {} + pymalloc free space {} + large blocks {} + native, by your lines {} + interpreter, C libraries and malloc's free memory {} {DIM}(refscope's own {} left out){DIM:#}",
             fmt_bytes(e.rss_bytes),
             fmt_bytes(e.pymalloc_live_bytes),
             fmt_bytes(e.pymalloc_free_bytes),
             fmt_bytes(e.large_live_bytes),
+            fmt_bytes(e.native_live_bytes),
             fmt_bytes(e.other_bytes),
             fmt_bytes(e.refscope_bytes),
         );
@@ -115,23 +131,53 @@ fn allocating_lines(o: &mut String, r: &Report, top: usize) {
     }
 }
 
-/// What was still allocated at exit, by allocating line.
+/// What was still allocated at exit, by allocating line: what grew first, then what was set up
+/// once, then one line for the free lists.
 fn survivors(o: &mut String, m: &Memory, top: usize) {
-    if !m.survivors.is_empty() {
+    if m.survivors.is_empty() && m.free_lists.blocks == 0 {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{HEAD}Still allocated at exit{HEAD:#} {DIM}(by the line that allocated it; leak candidates are the lines that ran more than once){DIM:#}"
+    );
+    let row = |o: &mut String, s: &crate::report::memory::Survivor| {
         let _ = writeln!(
             o,
-            "\n{HEAD}Still allocated at exit{HEAD:#} {DIM}(by the line that allocated it: leak candidates){DIM:#}"
+            "  {:>10} in {:>9} blocks  {BOLD}{}{BOLD:#}  {}",
+            fmt_bytes(s.bytes),
+            thousands(s.blocks),
+            place(&s.at),
+            s.source.trim()
         );
-        for s in m.survivors.iter().take(top) {
-            let _ = writeln!(
-                o,
-                "  {:>10} in {:>9} blocks  {BOLD}{}{BOLD:#}  {}",
-                fmt_bytes(s.bytes),
-                thousands(s.blocks),
-                place(&s.at),
-                s.source.trim()
-            );
+    };
+    let (grew, once): (Vec<_>, Vec<_>) = m.survivors.iter().partition(|s| s.grew);
+    if grew.is_empty() {
+        let _ = writeln!(o, "  {GOOD}no line that ran more than once left memory behind{GOOD:#}");
+    }
+    for s in grew.iter().take(top) {
+        row(o, s);
+    }
+    if !once.is_empty() {
+        let bytes: u64 = once.iter().map(|s| s.bytes).sum();
+        let blocks: u64 = once.iter().map(|s| s.blocks).sum();
+        let _ = writeln!(
+            o,
+            "  {DIM}set up once (imports, module state, lines that ran once): {} in {} blocks{DIM:#}",
+            fmt_bytes(bytes),
+            thousands(blocks)
+        );
+        for s in once.iter().take(top.min(3)) {
+            row(o, s);
         }
+    }
+    if m.free_lists.blocks > 0 {
+        let _ = writeln!(
+            o,
+            "  {DIM}free lists hold {} in {} blocks: dead tuples, lists, dicts and floats CPython keeps for reuse (not leaks){DIM:#}",
+            fmt_bytes(m.free_lists.bytes),
+            thousands(m.free_lists.blocks)
+        );
     }
 }
 

@@ -1,0 +1,2 @@
+buf = bytearray(50_000_000)
+print(len(buf))
