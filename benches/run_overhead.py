@@ -20,6 +20,10 @@ Each workload in benches/workloads/ runs as its own process under each tool, wit
     refscope-time  python -m refscope run -q --no-memory w.py
     tracemalloc    python -X tracemalloc=1 w.py
     memray         python -m memray run --trace-python-allocators -q -f -o TMP/out.bin w.py
+    memray-native  python -m memray run --native --trace-python-allocators -q -f -o TMP/out.bin w.py
+                   (native stacks: the anchor for the numpy workload, whose arrays are native memory)
+
+`--tools memory` adds a fifth workload, numpy_arrays (needs numpy in the tested interpreter).
 
 `--tools profile` compares function-level (call) profilers:
 
@@ -55,16 +59,19 @@ WORKLOAD_DIR = Path(__file__).resolve().parent / "workloads"
 WORKLOADS = ["tight_loop", "fib", "alloc", "mixed"]
 TOOL_SETS = {
     "time": ["plain", "refscope", "line_profiler", "cProfile"],
-    "memory": ["plain", "refscope", "refscope-time", "tracemalloc", "memray"],
+    "memory": ["plain", "refscope", "refscope-time", "tracemalloc", "memray", "memray-native"],
     "profile": ["plain", "refscope-profile", "cProfile", "pyinstrument"],
 }
 # Per tool set: the refscope tool measured against the others, and those others.
 RIVALS = {
     "time": ("refscope", ["line_profiler"]),
-    "memory": ("refscope", ["memray"]),
+    "memory": ("refscope", ["memray", "memray-native"]),
     "profile": ("refscope-profile", ["cProfile", "pyinstrument"]),
 }
 QUICK_SCALE = "0.02"
+# Tools run on some workloads only (memray --native is the anchor where memory is native; on the
+# pure-Python workloads it only adds its native stack unwinding to every allocation).
+ONLY_ON = {"memray-native": {"numpy_arrays", "empty"}}
 
 # Prints the optional tools the interpreter under test can run, or why not.
 PROBE = """
@@ -83,7 +90,7 @@ print("pyinstrument" if u.find_spec("pyinstrument") else "pyinstrument: not inst
 
 def available_tools(python, wanted):
     lines = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split("\n")
-    package = {t: t.split("-")[0] for t in wanted}  # refscope-time and refscope-profile need refscope
+    package = {t: t.split("-")[0] for t in wanted}  # refscope-time needs refscope, memray-native memray
     for line in lines:
         if ":" in line and line.split(":")[0] in package.values():
             print(f"{line}; skipped")
@@ -107,6 +114,9 @@ def command(tool, python, script, args, tmp):
     if tool == "memray":
         return [python, "-m", "memray", "run", "--trace-python-allocators", "-q", "-f", "-o", f"{tmp}/out.bin",
                 script, *args]
+    if tool == "memray-native":
+        return [python, "-m", "memray", "run", "--native", "--trace-python-allocators", "-q", "-f", "-o",
+                f"{tmp}/out.bin", script, *args]
     if tool == "line_profiler":
         return [python, "-m", "kernprof", "-l", "-q", "-p", script, "-o", f"{tmp}/out.lprof", script, *args]
     return [python, "-m", "cProfile", "-o", f"{tmp}/out.prof", script, *args]
@@ -131,25 +141,26 @@ def main():
     ap.add_argument("--python", default=sys.executable, help="interpreter to test (default: this one)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for smoke tests")
-    ap.add_argument("--only", choices=WORKLOADS, help="run only this workload")
+    ap.add_argument("--only", choices=[*WORKLOADS, "numpy_arrays"], help="run only this workload")
     ap.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     ap.add_argument("--tools", choices=sorted(TOOL_SETS), default="time", help="which tools to compare")
     opts = ap.parse_args()
 
     tools = available_tools(opts.python, TOOL_SETS[opts.tools])
-    workloads = ["empty"] + ([opts.only] if opts.only else WORKLOADS)
+    extra = ["numpy_arrays"] if opts.tools == "memory" else []
+    workloads = ["empty"] + ([opts.only] if opts.only else WORKLOADS + extra)
     args = [QUICK_SCALE] if opts.quick else []
     version = subprocess.run([opts.python, "-c", "import sys; print(sys.version.split()[0])"],
                              capture_output=True, text=True).stdout.strip()
     print(f"Python {version} ({opts.python}), {opts.rounds} round(s){', quick sizes' if opts.quick else ''}")
 
-    times = {w: {t: [] for t in tools} for w in workloads}
+    times = {w: {t: [] for t in tools if w in ONLY_ON.get(t, {w})} for w in workloads}
     with tempfile.TemporaryDirectory(prefix="refscope-bench-") as tmp:
         for r in range(opts.rounds):
             for w in workloads:
                 script = str(WORKLOAD_DIR / f"{w}.py")
                 expected = None
-                for t in tools:
+                for t in times[w]:
                     elapsed, out = run_once(command(t, opts.python, script, args, tmp), tmp)
                     times[w][t].append(elapsed)
                     expected = out if expected is None else expected
@@ -167,15 +178,20 @@ def main():
           + "  ".join(f"{t} {med['empty'][t]:.3f}" for t in tools))
     header = f"{'workload':<12}{'plain (s)':>10}" + "".join(f"{t:>{width}}" for t in others)
     print("\nSlowdown vs plain (median tool time / median plain time)\n" + header
-          + "".join(f"{'refscope/' + r[:6]:>16}" for r in rivals))
-    slow = {w: {t: med[w][t] / med[w]["plain"] for t in others} for w in workloads if w != "empty"}
-    ratio = {r: {w: row[subject] / row[r] for w, row in slow.items()} for r in rivals}
+          + "".join(f"{'refscope/' + r:>{len(r) + 11}}" for r in rivals))
+    slow = {w: {t: med[w][t] / med[w]["plain"] for t in others if t in med[w]} for w in workloads if w != "empty"}
+    ratio = {r: {w: row[subject] / row[r] for w, row in slow.items() if r in row} for r in rivals}
+
+    def cell(v, fmt, wide):
+        return f"{'-':>{wide}}" if v is None else f"{v:>{wide}{fmt}}"
+
     for w, row in slow.items():
-        line = f"{w:<12}{med[w]['plain']:>10.3f}" + "".join(f"{row[t]:>{width - 1}.2f}x" for t in others)
-        print(line + "".join(f"{ratio[r][w]:>16.2f}" for r in rivals))
-    gm = {t: geomean([row[t] for row in slow.values()]) for t in others}
+        line = f"{w:<12}{med[w]['plain']:>10.3f}" + "".join(
+            cell(row.get(t), ".2f", width - 1) + ("x" if t in row else " ") for t in others)
+        print(line + "".join(cell(ratio[r].get(w), ".2f", len(r) + 11) for r in rivals))
+    gm = {t: geomean([row[t] for row in slow.values() if t in row]) for t in others}
     print(f"{'geomean':<12}{'':>10}" + "".join(f"{gm[t]:>{width - 1}.2f}x" for t in others)
-          + "".join(f"{geomean(list(ratio[r].values())):>16.2f}" for r in rivals))
+          + "".join(f"{geomean(list(ratio[r].values())):>{len(r) + 11}.2f}" for r in rivals))
 
     if opts.json:
         result = {

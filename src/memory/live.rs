@@ -108,7 +108,7 @@ impl Live {
         for (&key, c) in &self.chunks {
             for (i, &v) in c.iter().enumerate().filter(|(_, &v)| v != 0) {
                 f(
-                    key << CHUNK_SHIFT | i * GRAIN,
+                    (key << CHUNK_SHIFT) | (i * GRAIN),
                     (v >> SLOT_BITS) as u64,
                     (v & SLOT_MASK) - 1,
                 );

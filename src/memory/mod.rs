@@ -339,10 +339,10 @@ pub fn forget(p: *mut c_void) {
     }
 }
 
-/// What is still allocated, grouped by the line that allocated it: (slot, blocks, bytes), and
-/// the blocks that hold dead objects kept for reuse by their type (free lists): (blocks, bytes).
-pub fn survivors() -> (Vec<(u32, u64, u64)>, (u64, u64)) {
-    let Some(m) = state() else { return (Vec::new(), (0, 0)) };
+/// Logs what is still allocated, grouped by the line that allocated it, and apart from it the
+/// blocks that hold dead objects kept for reuse by their type (free lists).
+fn survivors(out: &mut Writer) {
+    let Some(m) = state() else { return };
     let mut by: FxHashMap<u32, (u64, u64)> = FxHashMap::default();
     let mut reuse = (0, 0);
     m.live.each(|p, size, slot| {
@@ -359,7 +359,11 @@ pub fn survivors() -> (Vec<(u32, u64, u64)>, (u64, u64)) {
     native::survivors(&mut by);
     let mut rows: Vec<_> = by.into_iter().map(|(s, (n, b))| (s, n, b)).collect();
     rows.sort_unstable_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-    (rows, reuse)
+    out.log(&Record::Survivors { rows });
+    out.log(&Record::FreeLists {
+        blocks: reuse.0,
+        bytes: reuse.1,
+    });
 }
 
 pub fn active() -> bool {
@@ -386,9 +390,7 @@ pub fn finish(py: Python<'_>, out: &mut Writer) {
     let _p = Pause::new();
     gc::flush(out);
     gc::check_watched(py, out);
-    let (rows, (blocks, bytes)) = survivors();
-    out.log(&Record::Survivors { rows });
-    out.log(&Record::FreeLists { blocks, bytes });
+    survivors(out);
     if let Some(m) = state() {
         out.log(&Record::LargeLive { bytes: m.large });
     }

@@ -486,6 +486,7 @@ unsafe fn patch(base: usize, dynamic: *const Dyn, relro: (usize, usize), charged
             // SAFETY: the symbol index of a relocation is inside the symbol table, and its name
             // offset inside the string table.
             let sym = unsafe { &*(symtab as *const libc::Elf64_Sym).add((r.r_info >> 32) as usize) };
+            // SAFETY: as above.
             let name = unsafe { CStr::from_ptr((strtab + sym.st_name as usize) as *const c_char) }.to_bytes();
             let Some(&(_, hook, only_charged)) = hooks.iter().find(|h| h.0 == name) else {
                 continue;

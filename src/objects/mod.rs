@@ -18,6 +18,10 @@ use std::os::raw::{c_int, c_void};
 pub struct Node {
     pub addr: *mut ffi::PyObject,
     pub size: u64,
+    /// Its type and reference count, read while the object is at hand (later passes then need
+    /// not touch a million objects again).
+    tp: usize,
+    refs: u32,
     pub parent: u32,
     /// References to this object from objects of the graph.
     pub inrefs: u32,
@@ -410,6 +414,9 @@ impl Graph {
         let mut nodes = vec![Node {
             addr: root,
             size,
+            // SAFETY: as above.
+            tp: unsafe { ffi::Py_TYPE(root) } as usize,
+            refs: 0,
             parent: u32::MAX,
             inrefs: 0,
             edges: (0, 0),
@@ -446,15 +453,22 @@ impl Graph {
                 let j = *slot - 1;
                 if j == next {
                     // SAFETY: `parent` refers to `c`, so it is alive.
-                    let size = unsafe { sizer.size(py, c) };
+                    let (size, tp, refs) = unsafe { (sizer.size(py, c), ffi::Py_TYPE(c), ffi::Py_REFCNT(c)) };
+                    // SAFETY: `tp` is the type of a live object.
+                    let leaf = unsafe { (*tp).tp_traverse.is_none() };
                     nodes.push(Node {
                         addr: c,
                         size,
+                        tp: tp as usize,
+                        refs: refs.clamp(0, u32::MAX as isize) as u32,
                         parent: i,
                         inrefs: 0,
                         edges: (0, 0),
                     });
-                    stack.push(j);
+                    // An object with no traverse function refers to nothing: no visit needed.
+                    if !leaf {
+                        stack.push(j);
+                    }
                 }
                 // SAFETY: `parent` is a live dict when `split`, and `c` a live key or value of it.
                 let key_of_split = split && unsafe { ffi::PyDict_Contains(parent, c) == 1 };
@@ -486,10 +500,7 @@ impl Graph {
         let mut stack: Vec<u32> = (1..n as u32)
             .filter(|&i| {
                 let node = &self.nodes[i as usize];
-                // SAFETY: callers ask right after `build`, with the GIL held and no Python code
-                // run in between, so every node is still alive.
-                let refcnt = unsafe { ffi::Py_REFCNT(node.addr) } as i64;
-                refcnt > node.inrefs as i64
+                node.refs > node.inrefs
             })
             .collect();
         for &i in &stack {
@@ -722,8 +733,8 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
     let n = g.nodes.len();
     // A node comes after its parent, so one backward pass adds each subtree into its parent.
     let mut bytes: Vec<u64> = g.nodes.iter().map(|n| n.size).collect();
-    let mut objects = vec![1u64; n];
-    let mut children = vec![0u64; n];
+    let mut objects = vec![1u32; n];
+    let mut children = vec![0u32; n];
     for i in (1..n).rev() {
         let p = g.nodes[i].parent as usize;
         bytes[p] += bytes[i];
@@ -750,20 +761,20 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
         }
     }
     // Labels, a pass per parent over its kept children.
-    let mut label: Vec<String> = vec![String::new(); n];
-    label[0] = what.to_string();
+    let mut label: FxHashMap<usize, String> = FxHashMap::default();
+    label.insert(0, what.to_string());
     let mut by_parent: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     for i in (1..n).filter(|&i| keep[i]) {
         by_parent.entry(g.nodes[i].parent as usize).or_default().push(i);
     }
-    let mut kept_children = vec![0u64; n];
+    let mut kept_children: FxHashMap<usize, u32> = FxHashMap::default();
     for (p, kids) in &by_parent {
-        kept_children[*p] = kids.len() as u64;
+        kept_children.insert(*p, kids.len() as u32);
         let addrs: Vec<_> = kids.iter().map(|&k| g.nodes[k].addr).collect();
         // SAFETY: GIL held; nodes of the graph are alive while the caller holds the measured object.
         let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[*p].addr) };
         for (&k, l) in kids.iter().zip(find::child_labels(py, &parent, &addrs)) {
-            label[k] = l;
+            label.insert(k, l);
         }
     }
     let mut index = vec![u32::MAX; n];
@@ -772,16 +783,16 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
         index[i] = out.len() as u32;
         out.push(crate::record::size::TreeNode {
             parent: (i > 0).then(|| index[g.nodes[i].parent as usize]),
-            label: std::mem::take(&mut label[i]),
+            label: label.remove(&i).unwrap_or_default(),
             type_name: type_name(py, g.nodes[i].addr),
             shallow: g.nodes[i].size,
             bytes: bytes[i],
-            objects: objects[i],
+            objects: objects[i] as u64,
             more: 0,
         });
     }
     for i in (0..n).filter(|&i| keep[i]) {
-        out[index[i] as usize].more = children[i] - kept_children[i];
+        out[index[i] as usize].more = (children[i] - kept_children.get(&i).copied().unwrap_or(0)) as u64;
     }
     out
 }
@@ -807,8 +818,7 @@ fn type_rows(py: Python<'_>, g: &Graph, kept: &[bool]) -> (Vec<crate::record::si
     let (mut deep, mut retained, mut retained_objects) = (0, 0, 0);
     for (i, n) in g.nodes.iter().enumerate() {
         deep += n.size;
-        // SAFETY: GIL held; a node of the graph, alive while the caller holds the measured object.
-        let tp = unsafe { ffi::Py_TYPE(n.addr) } as usize;
+        let tp = n.tp;
         if tp != last.0 || rows.is_empty() {
             let at = *row_of.entry(tp).or_insert_with(|| {
                 rows.push(TypeRow {
@@ -836,28 +846,57 @@ fn type_rows(py: Python<'_>, g: &Graph, kept: &[bool]) -> (Vec<crate::record::si
 
 /// The `top` largest objects inside the measured one (itself left out), with where they hang.
 fn largest(py: Python<'_>, g: &Graph, top: usize) -> Vec<crate::record::size::Part> {
-    let mut order: Vec<usize> = if top == 0 {
-        Vec::new()
-    } else {
-        (1..g.nodes.len()).collect()
-    };
-    let by_size = |a: &usize, b: &usize| g.nodes[*b].size.cmp(&g.nodes[*a].size).then(a.cmp(b));
-    if top > 0 && order.len() > top {
-        order.select_nth_unstable_by(top - 1, by_size);
-        order.truncate(top);
+    // The `top` largest in one pass: a min-heap of (size, earliest first) holding `top` entries.
+    let mut heap = std::collections::BinaryHeap::with_capacity(top + 1);
+    if top > 0 {
+        for (i, n) in g.nodes.iter().enumerate().skip(1) {
+            let key = std::cmp::Reverse((n.size, std::cmp::Reverse(i)));
+            if heap.len() < top {
+                heap.push(key);
+            } else if heap.peek().is_some_and(|m| key < *m) {
+                heap.pop();
+                heap.push(key);
+            }
+        }
     }
+    let by_size = |a: &usize, b: &usize| g.nodes[*b].size.cmp(&g.nodes[*a].size).then(a.cmp(b));
+    let mut order: Vec<usize> = heap
+        .into_iter()
+        .map(|std::cmp::Reverse((_, std::cmp::Reverse(i)))| i)
+        .collect();
     order.sort_by(by_size);
+    order.truncate(top);
+    // Every hop of every path, labelled in one pass per parent (a big dict is scanned once, not
+    // once per part that hangs below it).
+    let mut wanted: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+    for &i in &order {
+        let mut at = i;
+        while g.nodes[at].parent != u32::MAX {
+            let p = g.nodes[at].parent as usize;
+            let kids = wanted.entry(p).or_default();
+            if !kids.contains(&at) {
+                kids.push(at);
+            }
+            at = p;
+        }
+    }
+    let mut hop: FxHashMap<(usize, usize), String> = FxHashMap::default();
+    for (p, kids) in &wanted {
+        let addrs: Vec<_> = kids.iter().map(|&k| g.nodes[k].addr).collect();
+        // SAFETY: GIL held; a node of the graph, alive while the caller holds the measured object.
+        let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[*p].addr) };
+        for (&k, l) in kids.iter().zip(find::child_labels(py, &parent, &addrs)) {
+            hop.insert((*p, k), l);
+        }
+    }
     order
         .into_iter()
-        .take(top)
         .map(|i| {
             let mut hops = Vec::new();
             let mut at = i;
             while g.nodes[at].parent != u32::MAX {
                 let p = g.nodes[at].parent as usize;
-                // SAFETY: GIL held; a node of the graph, alive while the caller holds the measured object.
-                let parent = unsafe { Bound::from_borrowed_ptr(py, g.nodes[p].addr) };
-                hops.push(find::label(py, &parent, g.nodes[at].addr));
+                hops.push(hop.get(&(p, at)).cloned().unwrap_or_default());
                 at = p;
             }
             hops.reverse();

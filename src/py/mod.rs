@@ -259,12 +259,39 @@ pub fn size(
     top: usize,
     retained: bool,
 ) -> PyResult<SizeResult> {
-    // reprlib bounds the work: repr() of a million-item list would cost more than measuring it.
-    let what: String = py.import("reprlib")?.call_method1("repr", (&obj,))?.extract()?;
+    let what = describe(py, &obj)?;
     Ok(SizeResult {
         report: crate::objects::measure(py, &obj, &what, include_shared, top, retained, crate::objects::never)?,
         top,
     })
+}
+
+/// A short repr of `obj` for the report's title. reprlib bounds the work (repr() of a
+/// million-item list would cost more than measuring it), but it sorts a dict's keys or a set's
+/// items to show the first few: a big one shows its first few in its own order instead.
+fn describe(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    use pyo3::types::{PyDict, PySet};
+    const SHOWN: usize = 4;
+    let reprlib = py.import("reprlib")?;
+    let short = |o: &Bound<'_, PyAny>| -> PyResult<String> { reprlib.call_method1("repr", (o,))?.extract() };
+    if let (Ok(d), true) = (obj.cast::<PyDict>(), obj.is_exact_instance_of::<PyDict>()) {
+        if d.len() > 64 {
+            let few = PyDict::new(py);
+            for (k, v) in d.iter().take(SHOWN) {
+                few.set_item(k, v)?;
+            }
+            let r = short(few.as_any())?;
+            return Ok(format!("{}, ...}}", r.strip_suffix('}').unwrap_or(&r)));
+        }
+    }
+    if let (Ok(s), true) = (obj.cast::<PySet>(), obj.is_exact_instance_of::<PySet>()) {
+        if s.len() > 64 {
+            let few = PySet::new(py, s.iter().take(SHOWN))?;
+            let r = short(few.as_any())?;
+            return Ok(format!("{}, ...}}", r.strip_suffix('}').unwrap_or(&r)));
+        }
+    }
+    short(obj)
 }
 
 /// The live object with this `id()` and what refers to it, or None when no live object has it.

@@ -50,7 +50,11 @@ fn overview(o: &mut String, m: &Memory) {
         let _ = writeln!(
             o,
             "  peak heap{} {BOLD}{}{BOLD:#} at {:.3} s, {BOLD}{}{BOLD:#}  {}",
-            if m.total.native_alloc_bytes > 0 { " + native" } else { "" },
+            if m.total.native_alloc_bytes > 0 {
+                " + native"
+            } else {
+                ""
+            },
             fmt_bytes(p.bytes),
             p.t_ns as f64 / 1e9,
             place(&p.at),
