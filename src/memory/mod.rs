@@ -303,7 +303,6 @@ pub fn uninstall(py: Python<'_>) {
 /// In a forked child, whose capture starts with zeroed counters: its peak and GC runs are its own
 /// from `t` on. Blocks it inherited stay in the table, so freeing one is a free of the child's.
 pub fn forked(t: u64) {
-    native::forked();
     let Some(m) = state() else { return };
     STACK_PEAK.store(0, Relaxed);
     STACK_SLOT.store(NO_SLOT as u64, Relaxed);

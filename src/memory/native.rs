@@ -543,6 +543,11 @@ pub fn start(counters: *mut u64, header: &Header, outside: u32) {
             })
         };
     }
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registers a plain function with no preconditions, once.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forked));
+    });
     LIVE.store(0, Relaxed);
     header.mem.native_on.store(1, Relaxed);
     ON.store(true, Release);
@@ -585,8 +590,8 @@ pub fn stop() {
     unsafe { *STATE.0.get() = None };
 }
 
-/// In a forked child: another thread of the parent may have held the lock at the fork.
-pub fn forked() {
+/// In a forked child, right after the fork: another thread of the parent may have held the lock.
+extern "C" fn forked() {
     LOCK.store(false, Release);
 }
 

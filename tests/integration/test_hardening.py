@@ -363,7 +363,7 @@ def test_under_a_memory_limit_that_fits_every_measurement_is_kept(tmp_path):
     out = tmp_path / "r.json"
     code = "xs = [str(i) for i in range(1000)]\nprint('ran', len(xs))"
     p = subprocess.run(
-        [*REFSCOPE, "run", "-q", "--json", out, "-c", code], capture_output=True, text=True, preexec_fn=_limited(260)
+        [*REFSCOPE, "run", "-q", "--json", out, "-c", code], capture_output=True, text=True, preexec_fn=_limited(340)
     )
     assert (p.returncode, p.stdout) == (0, "ran 1000\n"), p
     [f] = json.loads(out.read_text())["files"]
