@@ -42,7 +42,8 @@ by one local variable. The script prints, per structure:
   - the ratios of the medians pympler / refscope-deep for deep (target >= 30x), pympler / refscope
     for the default call with retained size (target >= 30x: the call users make first; pympler has
     no retained size, so its deep size is the bar), and python / refscope-deep. Where pympler truncated
-    (linked), its time covers only the part it walked, so that ratio flatters pympler.
+    (linked), its time covers only the part it walked, so that ratio flatters pympler, and no target
+    is judged there.
 A summary table of the ratios and targets follows. --json FILE saves every time and count.
 """
 
@@ -413,14 +414,17 @@ def main():
                     r["python_over_refscope"])
         ok_d = d is not None and d >= TARGET_DEEP
         ok_r = rt is not None and rt >= TARGET_RETAINED
-        all_ok = all_ok and ok_d and ok_r
-        print("  %-9s %12s %-5s %16s %-5s %16s%s" % (name, fmt_ratio(d), "ok" if ok_d else "MISS",
-                                                     fmt_ratio(rt), "ok" if ok_r else "MISS",
+        # Where pympler stopped early it measured something else: no target there.
+        judged = not res["pympler_truncated"]
+        all_ok = all_ok and ((ok_d and ok_r) or not judged)
+        v_d, v_r = (("ok" if ok else "MISS") if judged else "-" for ok in (ok_d, ok_r))
+        print("  %-9s %12s %-5s %16s %-5s %16s%s" % (name, fmt_ratio(d), v_d,
+                                                     fmt_ratio(rt), v_r,
                                                      fmt_ratio(p),
                                                      "  (pympler truncated: it did less work)"
                                                      if res["pympler_truncated"] else ""))
-    print("  targets: deep >= {:.0f}x, retained >= {:.0f}x: {}".format(TARGET_DEEP, TARGET_RETAINED,
-                                                              "all met" if all_ok else "not all met"))
+    print("  targets (on the structures pympler measures whole): deep >= {:.0f}x, retained >= {:.0f}x: {}".format(
+        TARGET_DEEP, TARGET_RETAINED, "all met" if all_ok else "not all met"))
     elapsed = time.perf_counter() - started
     print(f"  ({elapsed:.1f} s in all)")
 

@@ -75,29 +75,34 @@ pub fn census(py: Python<'_>, when: &str, user: &[String], top: usize) -> PyResu
             if key.starts_with("__") || unsafe { shared.contains(v.as_ptr()) } {
                 continue;
             }
-            let g = Graph::build(py, &v, false, super::never)?;
+            let g = Graph::build(py, &v, false, 0, super::never)?;
             let kept = g.retained();
-            for (n, _) in g.nodes.iter().zip(&kept).filter(|(_, k)| **k) {
-                if kept_once.insert(n.addr as usize) {
-                    // SAFETY: a node of a graph just built from `v`, which is held, so alive.
-                    if let Some(row) = types.get_mut(&(unsafe { ffi::Py_TYPE(n.addr) } as usize)) {
-                        row.retained += n.size;
-                    }
-                }
-            }
-            let retained: u64 = g
+            // Folded leaves live and die with their node: counted where it is counted first.
+            let first: Vec<bool> = g
                 .nodes
                 .iter()
                 .zip(&kept)
-                .filter(|(_, k)| **k)
-                .map(|(n, _)| n.size)
-                .sum();
+                .map(|(n, k)| *k && kept_once.insert(n.addr as usize))
+                .collect();
+            let (mut retained, mut retained_objects, mut deep) = (0, 0, 0);
+            for (i, tp, count, bytes) in g.parts() {
+                deep += bytes;
+                if kept[i] {
+                    retained += bytes;
+                    retained_objects += count;
+                }
+                if first[i] {
+                    if let Some(row) = types.get_mut(&tp) {
+                        row.retained += bytes;
+                    }
+                }
+            }
             retainers.push(Retainer {
                 path: format!("{name}.{key}"),
                 type_name: v.get_type().name().map(|n| n.to_string()).unwrap_or_default(),
                 retained,
-                retained_objects: kept.iter().filter(|k| **k).count() as u64,
-                deep: g.nodes.iter().map(|n| n.size).sum(),
+                retained_objects,
+                deep,
             });
         }
     }

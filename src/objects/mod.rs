@@ -20,7 +20,7 @@ pub struct Node {
     pub size: u64,
     /// Its type and reference count, read while the object is at hand (later passes then need
     /// not touch a million objects again).
-    tp: usize,
+    pub tp: usize,
     refs: u32,
     pub parent: u32,
     /// References to this object from objects of the graph.
@@ -28,9 +28,21 @@ pub struct Node {
     edges: (u32, u32),
 }
 
+/// Leaves of one type that one node alone refers to (reference count 1, nothing below them),
+/// summed instead of numbered: they live and die with that node. Most of a big structure is such
+/// leaves (the ints of a list, the floats and str keys of a dict), and a node each would cost
+/// more than measuring them.
+pub struct Folded {
+    pub parent: u32,
+    pub count: u32,
+    pub tp: usize,
+    pub bytes: u64,
+}
+
 pub struct Graph {
     pub nodes: Vec<Node>,
     edges: Vec<u32>,
+    pub folded: Vec<Folded>,
     /// Objects whose `__sizeof__` raised, counted as 0 B.
     pub unsized_objects: u64,
 }
@@ -401,10 +413,43 @@ impl AddrIndex {
     }
 }
 
+/// The `n` largest leaf sizes met so far (a min-heap): a leaf that might be among the largest
+/// parts or the tree gets a node of its own; the others are folded.
+struct LargestLeaves {
+    n: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<u64>>,
+}
+
+impl LargestLeaves {
+    /// Whether a leaf of `size` bytes ranks among the largest so far (it is then counted as one).
+    #[inline]
+    fn admits(&mut self, size: u64) -> bool {
+        if self.heap.len() < self.n {
+            self.heap.push(std::cmp::Reverse(size));
+            return true;
+        }
+        match self.heap.peek() {
+            Some(m) if size > m.0 => {
+                self.heap.pop();
+                self.heap.push(std::cmp::Reverse(size));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Graph {
     /// Everything reachable from `root` (which is always included), stopping at shared objects
-    /// unless `include_shared`.
-    pub fn build(py: Python<'_>, root: &Bound<'_, PyAny>, include_shared: bool, stop: Stop) -> PyResult<Graph> {
+    /// unless `include_shared`. Leaves only one node refers to are folded into it, except the
+    /// `distinct` largest, which get nodes of their own.
+    pub fn build(
+        py: Python<'_>,
+        root: &Bound<'_, PyAny>,
+        include_shared: bool,
+        distinct: usize,
+        stop: Stop,
+    ) -> PyResult<Graph> {
         let shared = Shared::new(py)?;
         let mut sizer = Sizer::new(py)?;
         let root = root.as_ptr();
@@ -423,6 +468,11 @@ impl Graph {
         }];
         *index.slot(root as usize) = 1;
         let mut edges = Vec::new();
+        let mut folded: Vec<Folded> = Vec::new();
+        let mut largest = LargestLeaves {
+            n: distinct,
+            heap: std::collections::BinaryHeap::with_capacity(distinct + 1),
+        };
         let mut stack = vec![0u32];
         let mut scratch = Vec::new();
         while let Some(i) = stack.pop() {
@@ -440,10 +490,39 @@ impl Graph {
                 ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent)
             };
             let start = edges.len() as u32;
+            let folded_from = folded.len();
             for &c in &scratch {
                 // SAFETY: `parent` refers to `c`, so it is alive.
                 if !include_shared && unsafe { shared.contains(c) } {
                     continue;
+                }
+                // A leaf with one reference, which `parent` holds, is reached through nothing
+                // else (the keys of a split dict are held by its class: never folded).
+                // SAFETY: `parent` refers to `c`, so it is alive; its type lives while it does.
+                let (tp, refs) = unsafe { (ffi::Py_TYPE(c), ffi::Py_REFCNT(c)) };
+                // SAFETY: as above.
+                let leaf = unsafe { (*tp).tp_traverse.is_none() };
+                let mut size = None;
+                if leaf && refs == 1 && !split {
+                    // SAFETY: as above.
+                    let n = unsafe { sizer.size(py, c) };
+                    if !largest.admits(n) {
+                        let tp = tp as usize;
+                        match folded[folded_from..].iter_mut().rev().take(8).find(|f| f.tp == tp) {
+                            Some(f) => {
+                                f.count += 1;
+                                f.bytes += n;
+                            }
+                            None => folded.push(Folded {
+                                parent: i,
+                                count: 1,
+                                tp,
+                                bytes: n,
+                            }),
+                        }
+                        continue;
+                    }
+                    size = Some(n);
                 }
                 let next = nodes.len() as u32;
                 let slot = index.slot(c as usize);
@@ -453,9 +532,7 @@ impl Graph {
                 let j = *slot - 1;
                 if j == next {
                     // SAFETY: `parent` refers to `c`, so it is alive.
-                    let (size, tp, refs) = unsafe { (sizer.size(py, c), ffi::Py_TYPE(c), ffi::Py_REFCNT(c)) };
-                    // SAFETY: `tp` is the type of a live object.
-                    let leaf = unsafe { (*tp).tp_traverse.is_none() };
+                    let size = size.unwrap_or_else(|| unsafe { sizer.size(py, c) });
                     nodes.push(Node {
                         addr: c,
                         size,
@@ -482,8 +559,25 @@ impl Graph {
         Ok(Graph {
             nodes,
             edges,
+            folded,
             unsized_objects: sizer.failed.get(),
         })
+    }
+
+    /// Objects in the graph, folded leaves included.
+    pub fn objects(&self) -> u64 {
+        self.nodes.len() as u64 + self.folded.iter().map(|f| f.count as u64).sum::<u64>()
+    }
+
+    /// Every object's bytes as (the node it is or hangs from, its type, objects, bytes): nodes
+    /// first, in order, then folded leaves.
+    pub fn parts(&self) -> impl Iterator<Item = (usize, usize, u64, u64)> + '_ {
+        let nodes = self.nodes.iter().enumerate().map(|(i, n)| (i, n.tp, 1, n.size));
+        nodes.chain(
+            self.folded
+                .iter()
+                .map(|f| (f.parent as usize, f.tp, f.count as u64, f.bytes)),
+        )
     }
 
     pub fn children(&self, i: u32) -> &[u32] {
@@ -628,10 +722,21 @@ fn measure_deep(
             }
             referents(o, &mut scratch);
         }
+        // SAFETY: `o` is alive (see `account`).
+        let split = unsafe { ffi::PyDict_Check(o) != 0 && cpython::dict_is_split(o) };
         for &c in &scratch {
             // SAFETY: `o` refers to `c`, so it is alive.
             unsafe {
-                if (include_shared || !shared.contains(c)) && seen.insert(c as usize) {
+                if !include_shared && shared.contains(c) {
+                    continue;
+                }
+                // A leaf whose one reference `o` holds is met only here: no need to remember it
+                // (the keys of a split dict are held by its class, and met from every instance).
+                let only_here = ffi::Py_REFCNT(c) == 1 && !split && (*ffi::Py_TYPE(c)).tp_traverse.is_none();
+                if only_here {
+                    let size = sizer.size(py, c);
+                    account(c, size);
+                } else if seen.insert(c as usize) {
                     // An object with no traverse function refers to nothing: counted at once.
                     if (*ffi::Py_TYPE(c)).tp_traverse.is_none() {
                         let size = sizer.size(py, c);
@@ -699,7 +804,7 @@ pub fn measure(
             tree: Vec::new(),
         });
     }
-    let g = Graph::build(py, obj, include_shared, stop)?;
+    let g = Graph::build(py, obj, include_shared, top.max(TREE_NODES), stop)?;
     let kept = g.retained();
     let (by_type, deep, retained, retained_objects) = type_rows(py, &g, &kept);
     let largest = largest(py, &g, top);
@@ -714,7 +819,7 @@ pub fn measure(
         shallow: g.nodes[0].size,
         deep,
         retained: Some(retained),
-        objects: g.nodes.len() as u64,
+        objects: g.objects(),
         retained_objects: Some(retained_objects),
         include_shared,
         by_type,
@@ -735,6 +840,12 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
     let mut bytes: Vec<u64> = g.nodes.iter().map(|n| n.size).collect();
     let mut objects = vec![1u32; n];
     let mut children = vec![0u32; n];
+    for f in &g.folded {
+        let p = f.parent as usize;
+        bytes[p] += f.bytes;
+        objects[p] += f.count;
+        children[p] += f.count;
+    }
     for i in (1..n).rev() {
         let p = g.nodes[i].parent as usize;
         bytes[p] += bytes[i];
@@ -784,7 +895,7 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
         out.push(crate::record::size::TreeNode {
             parent: (i > 0).then(|| index[g.nodes[i].parent as usize]),
             label: label.remove(&i).unwrap_or_default(),
-            type_name: type_name(py, g.nodes[i].addr),
+            type_name: type_name(py, g.nodes[i].tp),
             shallow: g.nodes[i].size,
             bytes: bytes[i],
             objects: objects[i] as u64,
@@ -797,12 +908,11 @@ fn tree(py: Python<'_>, g: &Graph, what: &str, budget: usize) -> Vec<crate::reco
     out
 }
 
-/// The type name of a node of `g`.
-fn type_name(py: Python<'_>, o: *mut ffi::PyObject) -> String {
-    // SAFETY: GIL held; `o` is a node of a graph, alive: reachable from the measured object,
-    // which the caller holds.
-    unsafe { Bound::from_borrowed_ptr(py, o) }
-        .get_type()
+/// The name of the type of objects of a graph.
+pub fn type_name(py: Python<'_>, tp: usize) -> String {
+    // SAFETY: GIL held; `tp` is the type of objects of a graph, alive (reachable from the
+    // measured object, which the caller holds), so the type is alive too.
+    unsafe { Bound::from_borrowed_ptr(py, tp as *mut ffi::PyObject).cast_into_unchecked::<pyo3::types::PyType>() }
         .name()
         .map(|n| n.to_string())
         .unwrap_or_default()
@@ -816,13 +926,12 @@ fn type_rows(py: Python<'_>, g: &Graph, kept: &[bool]) -> (Vec<crate::record::si
     let mut row_of: FxHashMap<usize, usize> = FxHashMap::default();
     let mut last = (0usize, 0usize);
     let (mut deep, mut retained, mut retained_objects) = (0, 0, 0);
-    for (i, n) in g.nodes.iter().enumerate() {
-        deep += n.size;
-        let tp = n.tp;
+    for (i, tp, count, bytes) in g.parts() {
+        deep += bytes;
         if tp != last.0 || rows.is_empty() {
             let at = *row_of.entry(tp).or_insert_with(|| {
                 rows.push(TypeRow {
-                    type_name: type_name(py, n.addr),
+                    type_name: type_name(py, tp),
                     count: 0,
                     bytes: 0,
                     retained_bytes: 0,
@@ -832,12 +941,12 @@ fn type_rows(py: Python<'_>, g: &Graph, kept: &[bool]) -> (Vec<crate::record::si
             last = (tp, at);
         }
         let row = &mut rows[last.1];
-        row.count += 1;
-        row.bytes += n.size;
+        row.count += count;
+        row.bytes += bytes;
         if kept[i] {
-            retained += n.size;
-            retained_objects += 1;
-            row.retained_bytes += n.size;
+            retained += bytes;
+            retained_objects += count;
+            row.retained_bytes += bytes;
         }
     }
     rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.type_name.cmp(&b.type_name)));
@@ -902,7 +1011,7 @@ fn largest(py: Python<'_>, g: &Graph, top: usize) -> Vec<crate::record::size::Pa
             hops.reverse();
             crate::record::size::Part {
                 path: format!("obj{}", hops.concat()),
-                type_name: type_name(py, g.nodes[i].addr),
+                type_name: type_name(py, g.nodes[i].tp),
                 shallow: g.nodes[i].size,
             }
         })

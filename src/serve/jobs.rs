@@ -409,7 +409,11 @@ pub fn execute(python: &str, req: &Request, limits: &Limits, guards: &Guards, st
         hit_cap,
         offline: guards.offline(),
     };
-    let limit = stopped.map(|(l, _)| l).or_else(|| limit_of(&ended, limits));
+    let limit = match stopped {
+        Some((l, _)) if l.name == "time" => process_limit(&ended, limits).or(Some(l)),
+        Some((l, _)) => Some(l),
+        None => limit_of(&ended, limits),
+    };
     Outcome {
         command: req.kind,
         report,
@@ -447,6 +451,10 @@ fn limit_of(e: &Ended, limits: &Limits) -> Option<Limit> {
         .or_else(|| e.signal.map(signal_name));
     let last = e.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
     let failed = e.exit != 0;
+    // A fork bomb refused a process and then ran out of time: the cap is what it met first.
+    if let Some(l) = process_limit(e, limits) {
+        return Some(l);
+    }
     if field("status") == Some("timeout") {
         return limit("time", time_message(limits));
     }
@@ -464,16 +472,6 @@ fn limit_of(e: &Ended, limits: &Limits) -> Option<Limit> {
             )
         }
         _ => {}
-    }
-    let refused_fork = failed && last.starts_with("BlockingIOError: [Errno 11]") && e.stderr.contains("fork");
-    if e.hit_cap || refused_fork {
-        return limit(
-            "processes",
-            format!(
-                "refused a new process: one run may have at most {} tasks",
-                limits.processes
-            ),
-        );
     }
     if failed && last.starts_with("MemoryError") {
         return limit(
@@ -499,6 +497,20 @@ fn limit_of(e: &Ended, limits: &Limits) -> Option<Limit> {
         );
     }
     None
+}
+
+/// The process cap, when the run met it: the cgroup counted a refusal, or the run failed on a
+/// refused fork.
+fn process_limit(e: &Ended, limits: &Limits) -> Option<Limit> {
+    let last = e.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let refused_fork = e.exit != 0 && last.starts_with("BlockingIOError: [Errno 11]") && e.stderr.contains("fork");
+    (e.hit_cap || refused_fork).then(|| Limit {
+        name: "processes",
+        message: format!(
+            "refused a new process: one run may have at most {} tasks",
+            limits.processes
+        ),
+    })
 }
 
 fn time_message(limits: &Limits) -> String {
@@ -597,6 +609,14 @@ mod tests {
         assert_eq!(name(1, None, "", None, true), Some("processes"));
         let fork = "  os.fork()\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
         assert_eq!(name(1, None, fork, None, false), Some("processes"));
+        assert_eq!(
+            name(124, None, fork, Some(outcome("timeout", None)), false),
+            Some("processes")
+        );
+        assert_eq!(
+            name(124, None, "", Some(outcome("timeout", None)), true),
+            Some("processes")
+        );
         let net = "OSError: [Errno 101] Network is unreachable\n";
         assert_eq!(name(1, None, net, None, false), Some("network"));
         let dns = "socket.gaierror: [Errno -3] Temporary failure in name resolution\n";

@@ -173,7 +173,7 @@ def test_pages_read_with_javascript_off(pages, browser, name):
 
 def test_page_data_is_the_pages_own(pages):
     data = page_data((pages / "run.html").read_text())
-    assert data["timeline"] and all(len(p) == 3 for p in data["timeline"])
+    assert data["timeline"] and all(len(p) == 4 for p in data["timeline"])
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,17 @@ def test_numpy_arrays_are_charged_to_their_lines(refscope_json):
     assert "native, by your lines 76.3 MiB" in res.stderr + res.stdout
 
 
+def test_the_pictures_draw_native_memory_above_the_heap(tmp_path):
+    page = tmp_path / "r.html"
+    res = run_refscope(["--html", page, "native_numpy.py"], env={"NO_COLOR": "1"})
+    assert res.returncode == 0, res
+    html = page.read_text(encoding="utf-8")
+    assert '<polyline class="native" points="' in html
+    assert "heap + native (extension modules' malloc and mmap)" in html
+    assert "peak heap + native 1" in html
+    assert "  heap + native " in res.stderr + res.stdout
+
+
 def test_native_bytes_agree_with_what_numpy_tells_tracemalloc(refscope_json):
     plain = run_python(
         ["-c", "import os, runpy; os.environ['REFSCOPE_TEST_TRACEMALLOC'] = '1'; "
@@ -76,7 +87,13 @@ def test_threads_allocating_without_the_gil_lose_nothing(refscope_json):
     assert block["native_alloc_bytes"] >= 80 * 4_000_000, block
     # Every array but the last of each thread was freed on a later pass of the same line.
     assert block["native_freed_bytes"] >= 76 * 4_000_000, block
-    assert report["memory"]["native_end_bytes"] < 4_000_000, report["memory"]["native_end_bytes"]
+    # The last array of each thread goes when the thread ends, outside any line: every free seen.
+    outside = report["memory"]["outside"]
+    assert block["native_freed_bytes"] + outside["native_freed_bytes"] >= 80 * 4_000_000, (block, outside)
+    # What is left is the libraries' own: OpenBLAS's worker threads map a 32 MiB buffer each, and
+    # whether the hooks are in place before a worker does depends on the thread's timing.
+    end = report["memory"]["native_end_bytes"]
+    assert end < 4_000_000 + outside["native_alloc_bytes"], (end, outside)
 
 
 def test_program_output_is_unchanged_with_native_tracking():

@@ -24,6 +24,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TESTS, Result, run
 
+# Minutes per version: on 3.11 and 3.13, the two tracing backends (sys.settrace, sys.monitoring).
+pytestmark = pytest.mark.skipif(sys.version_info[:2] not in ((3, 11), (3, 13)), reason="heavy: 3.11 and 3.13")
+
 COUNTER = TESTS / "tools" / "settrace_counter.py"
 SEEDED = TESTS / "tools" / "seeded"
 CACHE = REPO / ".cache" / "suites"

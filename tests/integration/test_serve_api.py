@@ -15,6 +15,9 @@ import time
 import pytest
 from conftest import REPO, Server, run, serve_leftovers
 
+# The server and its guard rails are the same on every version: heavy, run on 3.11 and 3.13.
+pytestmark = pytest.mark.skipif(sys.version_info[:2] not in ((3, 11), (3, 13)), reason="heavy: 3.11 and 3.13")
+
 SNIPPET = "a = [1, 2, 3]\nb = a\nprint(b is a)\nfor i in range(5):\n    y = i * 2\ndel a\n"
 
 

@@ -1023,3 +1023,49 @@ def test_deep_only_agrees_with_the_full_measure(make):
     assert fast.deep == ref_walk(obj)[0]
     assert fast.retained is None and fast.retained_objects is None and fast.largest == []
     assert {k: v[:2] for k, v in fast.by_type.items()} == {k: v[:2] for k, v in full.by_type.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Leaves only one container holds (the ints of a list, a dict's floats) are summed into it, not
+# numbered one by one: every figure must stay what it was.
+
+
+def leafy(n=5000):
+    """A list of n floats, some of them also held by `outside`, with one big bytes object among
+    them, and a dict of str keys to ints."""
+    rnd = random.Random(7)
+    floats = [float(i) + 0.5 for i in range(n)]
+    big = rnd.randrange(n)
+    floats[big] = b"x" * 100_000
+    outside = [floats[i] for i in rnd.sample(range(n), n // 10) if i != big]
+    table = {f"key{i}": i * 1000 for i in range(1, n + 1)}
+    return [floats, table], outside, big
+
+
+def test_summed_leaves_keep_deep_retained_and_the_largest_part():
+    obj, outside, big = leafy()
+    r = refscope.size(obj)
+    assert (r.deep, r.objects) == ref_walk(obj)[:2]
+    held = sum(sys.getsizeof(x) for x in outside)
+    assert r.retained == r.deep - held
+    assert r.retained_objects == r.objects - len(outside)
+    assert r.by_type["float"][0] == 5000 - 1 and r.by_type["int"][0] == 5000
+    assert r.by_type["float"][2] == r.by_type["float"][1] - held
+    # The dict's table, the list's array, then the bytes among five thousand floats.
+    assert [p[:2] for p in r.largest[:3]] == [("obj[1]", "dict"), ("obj[0][%d]" % big, "bytes"), ("obj[0]", "list")]
+    assert r.largest[1][2] == sys.getsizeof(obj[0][big])
+
+
+def test_summed_leaves_keep_the_tree_whole(tmp_path):
+    out = tmp_path / "s.json"
+    setup = ["-s", "import random\nrnd = random.Random(3)\nxs = [rnd.random() for _ in range(20000)]"]
+    res = run_size([*setup, "-s", "xs[123] = 'y' * 50000", "xs", "--json", out], cwd=tmp_path)
+    assert res.returncode == 0, res
+    report = json.loads(out.read_text(encoding="utf-8"))
+    tree = report["tree"]
+    assert tree[0]["bytes"] == report["deep"] and tree[0]["objects"] == report["objects"] == 20001
+    kids = [t for t in tree if t["parent"] == 0]
+    assert [(k["label"], k["type_name"]) for k in kids] == [("[123]", "str")]
+    # Every float too small to be a part of its own is counted as left out, none lost.
+    assert tree[0]["more"] == 20000 - len(kids)
+    assert sum(t["bytes"] for t in kids) + tree[0]["shallow"] < report["deep"]

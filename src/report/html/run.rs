@@ -157,6 +157,8 @@ struct Timeline {
     bottom: f64,
     heap: String,
     heap_area: String,
+    /// Heap plus native blocks, drawn above the heap when extension modules allocated any.
+    native: Option<String>,
     rss: String,
     peak: Option<(f64, f64, String)>,
     gc: Vec<Mark>,
@@ -364,7 +366,7 @@ impl Render<Report> for Html {
             .map(|m| budget(&m.timeline, TIMELINE_POINTS))
             .unwrap_or_default()
             .iter()
-            .map(|p| [p.t_ns, p.heap_bytes, p.rss_bytes])
+            .map(|p| [p.t_ns, p.heap_bytes, p.rss_bytes, p.native_bytes])
             .collect();
         page(
             "run.html",
@@ -543,7 +545,10 @@ fn budget(points: &[TimePoint], n: usize) -> Vec<TimePoint> {
     points
         .chunks(per)
         .map(|c| {
-            let top = c.iter().max_by_key(|p| p.heap_bytes).expect("chunks are not empty");
+            let top = c
+                .iter()
+                .max_by_key(|p| p.heap_bytes + p.native_bytes)
+                .expect("chunks are not empty");
             TimePoint {
                 rss_bytes: c.iter().map(|p| p.rss_bytes).max().unwrap_or(0),
                 ..top.clone()
@@ -561,7 +566,7 @@ fn timeline(m: &Memory, link: &dyn Fn(&Option<Location>) -> Link) -> Option<Time
     let t_max = pts.last().map_or(1, |p| p.t_ns).max(1) as f64;
     let y_max = pts
         .iter()
-        .map(|p| p.heap_bytes.max(p.rss_bytes))
+        .map(|p| (p.heap_bytes + p.native_bytes).max(p.rss_bytes))
         .chain(m.peak.as_ref().map(|p| p.bytes))
         .max()
         .unwrap_or(1)
@@ -580,12 +585,17 @@ fn timeline(m: &Memory, link: &dyn Fn(&Option<Location>) -> Link) -> Option<Time
         x(pts[0].t_ns),
         x(pts[pts.len() - 1].t_ns)
     );
+    let native = pts
+        .iter()
+        .any(|p| p.native_bytes > 0)
+        .then(|| line(&|p| p.heap_bytes + p.native_bytes));
     let peak = m.peak.as_ref().map(|p| {
         (
             x(p.t_ns),
             y(p.bytes),
             format!(
-                "peak heap {} at {:.3} s, {}  {}",
+                "peak {} {} at {:.3} s, {}  {}",
+                if native.is_some() { "heap + native" } else { "heap" },
                 fmt_bytes(p.bytes),
                 p.t_ns as f64 / 1e9,
                 link(&p.at).place,
@@ -646,6 +656,7 @@ fn timeline(m: &Memory, link: &dyn Fn(&Option<Location>) -> Link) -> Option<Time
         bottom,
         heap,
         heap_area,
+        native,
         rss: line(&|p| p.rss_bytes),
         peak,
         gc,

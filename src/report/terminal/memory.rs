@@ -80,10 +80,15 @@ fn overview(o: &mut String, m: &Memory) {
                 fmt_bytes(v.iter().copied().max().unwrap_or(0))
             )
         };
-        let _ = writeln!(o, "  heap {WARM}{}{WARM:#} {}", sparkline(&heap, 60), range(&heap));
+        // Native blocks are drawn with the heap they add to: the label says so when there are any.
+        let native = m.timeline.iter().any(|p| p.native_bytes > 0);
+        let label = if native { "heap + native" } else { "heap" };
+        let w = label.len();
+        let _ = writeln!(o, "  {label} {WARM}{}{WARM:#} {}", sparkline(&heap, 60), range(&heap));
         let _ = writeln!(
             o,
-            "  RSS  {HEAD}{}{HEAD:#} {}  {DIM}(0 → {}){DIM:#}",
+            "  {:<w$} {HEAD}{}{HEAD:#} {}  {DIM}(0 → {}){DIM:#}",
+            "RSS",
             sparkline(&rss, 60),
             range(&rss),
             fmt_ns(span)
