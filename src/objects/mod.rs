@@ -186,6 +186,18 @@ pub unsafe fn referents(o: *mut ffi::PyObject, out: &mut Vec<*mut ffi::PyObject>
     }
 }
 
+/// Whether `o` reports objects it holds no reference of its own to, so that a child with a
+/// reference count of 1 may be met again elsewhere: a split dict (its keys are the class's) and,
+/// on 3.13, an instance whose `__dict__` was made (the instance reports its inline values and the
+/// dict reports them again).
+///
+/// # Safety
+/// GIL held; `o` live.
+unsafe fn shares_children(o: *mut ffi::PyObject) -> bool {
+    // SAFETY: as the caller promises.
+    unsafe { (ffi::PyDict_Check(o) != 0 && cpython::dict_is_split(o)) || cpython::materialized_dict(o).is_some() }
+}
+
 /// How to get `sys.getsizeof` of a type's instances without calling into Python.
 #[derive(Clone, Copy)]
 enum Kind {
@@ -489,6 +501,8 @@ impl Graph {
                 referents(parent, &mut scratch);
                 ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent)
             };
+            // SAFETY: as above.
+            let shares = split || unsafe { shares_children(parent) };
             let start = edges.len() as u32;
             let folded_from = folded.len();
             for &c in &scratch {
@@ -497,13 +511,13 @@ impl Graph {
                     continue;
                 }
                 // A leaf with one reference, which `parent` holds, is reached through nothing
-                // else (the keys of a split dict are held by its class: never folded).
+                // else (see `shares_children` for the parents where that does not hold).
                 // SAFETY: `parent` refers to `c`, so it is alive; its type lives while it does.
                 let (tp, refs) = unsafe { (ffi::Py_TYPE(c), ffi::Py_REFCNT(c)) };
                 // SAFETY: as above.
                 let leaf = unsafe { (*tp).tp_traverse.is_none() };
                 let mut size = None;
-                if leaf && refs == 1 && !split {
+                if leaf && refs == 1 && !shares {
                     // SAFETY: as above.
                     let n = unsafe { sizer.size(py, c) };
                     if !largest.admits(n) {
@@ -723,16 +737,15 @@ fn measure_deep(
             referents(o, &mut scratch);
         }
         // SAFETY: `o` is alive (see `account`).
-        let split = unsafe { ffi::PyDict_Check(o) != 0 && cpython::dict_is_split(o) };
+        let shares = unsafe { shares_children(o) };
         for &c in &scratch {
             // SAFETY: `o` refers to `c`, so it is alive.
             unsafe {
                 if !include_shared && shared.contains(c) {
                     continue;
                 }
-                // A leaf whose one reference `o` holds is met only here: no need to remember it
-                // (the keys of a split dict are held by its class, and met from every instance).
-                let only_here = ffi::Py_REFCNT(c) == 1 && !split && (*ffi::Py_TYPE(c)).tp_traverse.is_none();
+                // A leaf whose one reference `o` holds is met only here: no need to remember it.
+                let only_here = ffi::Py_REFCNT(c) == 1 && !shares && (*ffi::Py_TYPE(c)).tp_traverse.is_none();
                 if only_here {
                     let size = sizer.size(py, c);
                     account(c, size);

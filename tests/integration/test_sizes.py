@@ -1069,3 +1069,18 @@ def test_summed_leaves_keep_the_tree_whole(tmp_path):
     # Every float too small to be a part of its own is counted as left out, none lost.
     assert tree[0]["more"] == 20000 - len(kids)
     assert sum(t["bytes"] for t in kids) + tree[0]["shallow"] < report["deep"]
+
+
+def test_summed_leaves_are_not_met_twice_through_a_made_instance_dict():
+    # On 3.13 an instance whose __dict__ was read reports its inline values, and the dict reports
+    # them again: a value with one reference is met twice, and must be counted once.
+    class Point:
+        def __init__(self, i):
+            self.x, self.y = float(i) + 0.5, float(i) + 0.25
+
+    points = [Point(i) for i in range(50)]
+    for p in points[::2]:
+        vars(p)
+    for r in (refscope.size(points), refscope.size(points, retained=False)):
+        assert (r.deep, r.objects) == ref_walk(points)[:2]
+        assert r.by_type["float"][0] == 100
