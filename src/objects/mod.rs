@@ -502,7 +502,7 @@ impl Graph {
                 ffi::PyDict_Check(parent) != 0 && cpython::dict_is_split(parent)
             };
             // SAFETY: as above.
-            let shares = split || unsafe { shares_children(parent) };
+            let shares = unsafe { shares_children(parent) };
             let start = edges.len() as u32;
             let folded_from = folded.len();
             for &c in &scratch {
@@ -744,14 +744,12 @@ fn measure_deep(
                 if !include_shared && shared.contains(c) {
                     continue;
                 }
-                // A leaf whose one reference `o` holds is met only here: no need to remember it.
-                let only_here = ffi::Py_REFCNT(c) == 1 && !shares && (*ffi::Py_TYPE(c)).tp_traverse.is_none();
-                if only_here {
-                    let size = sizer.size(py, c);
-                    account(c, size);
-                } else if seen.insert(c as usize) {
-                    // An object with no traverse function refers to nothing: counted at once.
-                    if (*ffi::Py_TYPE(c)).tp_traverse.is_none() {
+                // An object with no traverse function refers to nothing: counted at once; when
+                // its one reference is `o`'s, it is met only here and need not be remembered.
+                let leaf = (*ffi::Py_TYPE(c)).tp_traverse.is_none();
+                let only_here = leaf && ffi::Py_REFCNT(c) == 1 && !shares;
+                if only_here || seen.insert(c as usize) {
+                    if leaf {
                         let size = sizer.size(py, c);
                         account(c, size);
                     } else {
